@@ -1,0 +1,30 @@
+import { defineConfig } from 'tsdown'
+
+export const adapters = [
+  'pg',
+  'postgres',
+  'sequelize',
+  'typeorm',
+  'prisma',
+  'knex',
+  'mikro-orm',
+  'pg-promise',
+  'kysely',
+  'drizzle',
+] as const
+
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    cli: 'src/cli/main.ts',
+    ...Object.fromEntries(adapters.map((name) => [`adapters/${name}`, `src/adapters/${name}.ts`])),
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  platform: 'node',
+  target: 'node20',
+  clean: true,
+  sourcemap: true,
+  // Drivers, ORMs and @azure/identity are the application's own: never bundled.
+  external: [/^@azure\//, /^pg($|\/)/, /^pg-/, 'postgres', 'sequelize', 'typeorm', /^@prisma\//, 'knex', /^@mikro-orm\//, 'kysely', /^drizzle-orm/, 'redis', 'ioredis'],
+})

@@ -1,0 +1,30 @@
+// Runs once in vitest's main process. Every child process the tests start loads the loopback guard through
+// NODE_OPTIONS and reports violations to one log file, which is checked when the run ends.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { TestProject } from 'vitest/node'
+
+const guardPath = join(dirname(fileURLToPath(import.meta.url)), 'loopback-guard.cjs')
+
+export default function setup(_project: TestProject) {
+  const dir = mkdtempSync(join(tmpdir(), 'pg-entra-guard-'))
+  const log = join(dir, 'violations.log')
+  process.env.LOOPBACK_GUARD_LOG = log
+  const require = `--require ${JSON.stringify(guardPath).slice(1, -1)}`
+  process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, require].filter(Boolean).join(' ')
+  // Keep every credential of a child process on the emulator: nothing ambient from the developer's shell.
+  for (const name of Object.keys(process.env)) {
+    if (/^(AZURE_|IDENTITY_|MSI_|IMDS_)/.test(name)) delete process.env[name]
+  }
+
+  return () => {
+    let violations = ''
+    try {
+      violations = readFileSync(log, 'utf8')
+    } catch {}
+    rmSync(dir, { recursive: true, force: true })
+    if (violations.trim()) throw new Error(`a child process attempted non-loopback traffic:\n${violations}`)
+  }
+}
