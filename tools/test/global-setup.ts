@@ -4,11 +4,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
 import type { TestProject } from 'vitest/node'
 
 const guardPath = join(dirname(fileURLToPath(import.meta.url)), 'loopback-guard.cjs')
 
-export default function setup(_project: TestProject) {
+export default async function setup(project: TestProject) {
   const dir = mkdtempSync(join(tmpdir(), 'pg-entra-guard-'))
   const log = join(dir, 'violations.log')
   process.env.LOOPBACK_GUARD_LOG = log
@@ -19,7 +20,16 @@ export default function setup(_project: TestProject) {
     if (/^(AZURE_|IDENTITY_|MSI_|IMDS_)/.test(name)) delete process.env[name]
   }
 
-  return () => {
+  createRequire(import.meta.url)(guardPath) // the shared emulator runs in this process: guard it too
+
+  const { startEmulator } = await import('../../packages/emulator/src/index.js')
+  const emulator = await startEmulator({
+    log: process.env.EMULATOR_LOG ? (line: string) => console.error(`[emulator] ${line}`) : undefined,
+  })
+  project.provide('emulatorControlUrl', emulator.controlUrl)
+
+  return async () => {
+    await emulator.stop()
     let violations = ''
     try {
       violations = readFileSync(log, 'utf8')

@@ -1,0 +1,36 @@
+// Sequential connect, query, close: `count` times, alternating blocks of each contender so that drift on a shared
+// machine hits both alike. Reports connections per second for each.
+import { createContenderPool, emit, readConfig } from '../lib/clients.mjs'
+
+const config = readConfig()
+const contenders = config.contenders
+const pools = Object.fromEntries(
+  await Promise.all(
+    contenders.map(async (c) => [
+      c,
+      await createContenderPool(c, config, { max: 1, idleTimeoutMillis: 1, maxUses: 1 }),
+    ]),
+  ),
+)
+// Warm: each contender connects once (token fetched, TLS session, JIT).
+for (const c of contenders) await pools[c].query('select 1')
+
+const elapsed = Object.fromEntries(contenders.map((c) => [c, 0]))
+const done = Object.fromEntries(contenders.map((c) => [c, 0]))
+const blocks = config.blocks
+const perBlock = Math.ceil(config.count / blocks)
+for (let b = 0; b < blocks; b++) {
+  for (const c of b % 2 === 0 ? contenders : [...contenders].reverse()) {
+    const started = performance.now()
+    for (let i = 0; i < perBlock; i++) {
+      const client = await pools[c].connect()
+      await client.query('select 1')
+      client.release(true) // close: the next connect opens a new connection
+    }
+    elapsed[c] += performance.now() - started
+    done[c] += perBlock
+  }
+}
+await Promise.all(contenders.map((c) => pools[c].end()))
+emit(Object.fromEntries(contenders.map((c) => [c, { connections: done[c], perSecond: (done[c] / elapsed[c]) * 1000 }])))
+process.exit(0)

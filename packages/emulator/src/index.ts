@@ -1,0 +1,23 @@
+export { connectEmulator } from './control/client.js'
+export { startEmulator } from './emulator.js'
+export { EmulatorError, isEmulatorError } from './errors.js'
+export type {
+  Counters,
+  Emulator,
+  EmulatorDescription,
+  EmulatorKnobs,
+  FailNextOptions,
+  FailureMode,
+  Knobs,
+  MintOptions,
+  PgEndpoint,
+  Principal,
+  PrincipalKind,
+  PrincipalKnobs,
+  PrincipalSpec,
+  Profile,
+  RemoteEmulator,
+  RequestLogEntry,
+  RoleSpec,
+  StartEmulatorOptions,
+} from './types.js'

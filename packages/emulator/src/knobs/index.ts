@@ -1,0 +1,146 @@
+// Run-time behaviour of the emulator's token endpoints: lifetimes, refresh_in, latency and injected failures.
+// Tests that share one emulator scope what they change to their own principal.
+import { EmulatorError } from '../errors.js'
+
+export interface PrincipalKnobs {
+  tokenLifetimeSeconds?: number
+  refreshInSeconds?: number
+  latencyMs?: number
+}
+
+export interface Knobs {
+  tokenLifetimeSeconds: number
+  /** when set, token responses carry refresh_in */
+  refreshInSeconds?: number
+  latencyMs: number
+  /** overrides by principal name */
+  principals: Record<string, PrincipalKnobs>
+}
+
+export type FailureMode = 500 | 503 | 429 | 'hang' | 'reset' | 'malformed' | 'wrong-audience'
+
+export interface FailNextOptions {
+  /** how many requests fail; default 1 */
+  count?: number
+  mode: FailureMode
+  /** 429 only; default 1 */
+  retryAfterSeconds?: number
+  /** only token requests of this principal (by name) fail; default any */
+  principal?: string
+}
+
+export interface PendingFailure {
+  mode: FailureMode
+  retryAfterSeconds: number
+  principal?: string
+  remaining: number
+}
+
+export interface EffectiveKnobs {
+  tokenLifetimeSeconds: number
+  refreshInSeconds?: number
+  latencyMs: number
+}
+
+export interface KnobsState {
+  get(): Knobs
+  set(patch: Partial<Knobs>): void
+  failNext(options: FailNextOptions): void
+  /**
+   * Back to the values the emulator started with and no pending failures; with a principal, only that principal's
+   * overrides and the failures scoped to it (what a test sharing the emulator should use).
+   */
+  reset(scope?: { principal?: string }): void
+  /** what applies to a request for this principal (undefined: not identified) */
+  effective(principal: string | undefined): EffectiveKnobs
+  /** consumes one pending failure that applies to this principal, if any */
+  takeFailure(principal: string | undefined): PendingFailure | undefined
+  pendingFailures(): PendingFailure[]
+}
+
+const FAILURE_MODES: readonly FailureMode[] = [500, 503, 429, 'hang', 'reset', 'malformed', 'wrong-audience']
+
+export class KnobsError extends EmulatorError {
+  constructor(message: string) {
+    super('INVALID_KNOB', message, 'see the Knobs section of the pg-entra-emulator README')
+  }
+}
+
+function checkSeconds(name: string, value: unknown, { allowZero = false } = {}): void {
+  if (value === undefined) return
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new KnobsError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(value)}`)
+  }
+}
+
+function checkPrincipalKnobs(prefix: string, k: PrincipalKnobs): void {
+  checkSeconds(`${prefix}tokenLifetimeSeconds`, k.tokenLifetimeSeconds)
+  checkSeconds(`${prefix}refreshInSeconds`, k.refreshInSeconds)
+  checkSeconds(`${prefix}latencyMs`, k.latencyMs, { allowZero: true })
+}
+
+export function createKnobs(initial: { tokenLifetimeSeconds?: number; refreshInSeconds?: number } = {}): KnobsState {
+  const start: Knobs = {
+    tokenLifetimeSeconds: initial.tokenLifetimeSeconds ?? 3599,
+    latencyMs: 0,
+    principals: {},
+    ...(initial.refreshInSeconds === undefined ? {} : { refreshInSeconds: initial.refreshInSeconds }),
+  }
+  checkPrincipalKnobs('', start)
+  let knobs: Knobs = structuredClone(start)
+  let failures: PendingFailure[] = []
+
+  return {
+    get: () => structuredClone(knobs),
+    set(patch) {
+      checkPrincipalKnobs('', patch)
+      for (const [name, k] of Object.entries(patch.principals ?? {})) checkPrincipalKnobs(`principals.${name}.`, k)
+      const principals = { ...knobs.principals }
+      for (const [name, k] of Object.entries(patch.principals ?? {})) principals[name] = { ...principals[name], ...k }
+      knobs = { ...knobs, ...patch, principals }
+      if ('refreshInSeconds' in patch && patch.refreshInSeconds === undefined) delete knobs.refreshInSeconds
+    },
+    failNext(options) {
+      if (!FAILURE_MODES.includes(options.mode)) {
+        throw new KnobsError(`failNext mode must be one of ${FAILURE_MODES.join(', ')}, got ${String(options.mode)}`)
+      }
+      const count = options.count ?? 1
+      if (!Number.isInteger(count) || count < 1) throw new KnobsError(`failNext count must be a positive integer`)
+      checkSeconds('retryAfterSeconds', options.retryAfterSeconds, { allowZero: true })
+      failures.push({
+        mode: options.mode,
+        retryAfterSeconds: options.retryAfterSeconds ?? 1,
+        remaining: count,
+        ...(options.principal === undefined ? {} : { principal: options.principal }),
+      })
+    },
+    reset(scope) {
+      const principal = scope?.principal
+      if (principal === undefined) {
+        knobs = structuredClone(start)
+        failures = []
+        return
+      }
+      const { [principal]: _dropped, ...others } = knobs.principals
+      knobs = { ...knobs, principals: others }
+      failures = failures.filter((f) => f.principal !== principal)
+    },
+    effective(principal) {
+      const own = principal === undefined ? undefined : knobs.principals[principal]
+      const refreshIn = own?.refreshInSeconds ?? knobs.refreshInSeconds
+      return {
+        tokenLifetimeSeconds: own?.tokenLifetimeSeconds ?? knobs.tokenLifetimeSeconds,
+        latencyMs: own?.latencyMs ?? knobs.latencyMs,
+        ...(refreshIn === undefined ? {} : { refreshInSeconds: refreshIn }),
+      }
+    },
+    takeFailure(principal) {
+      const failure = failures.find((f) => f.principal === undefined || f.principal === principal)
+      if (!failure) return undefined
+      failure.remaining--
+      if (failure.remaining === 0) failures = failures.filter((f) => f !== failure)
+      return { ...failure }
+    },
+    pendingFailures: () => failures.map((f) => ({ ...f })),
+  }
+}

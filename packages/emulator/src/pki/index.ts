@@ -1,0 +1,146 @@
+// An in-process certificate authority: the emulator's HTTPS and PostgreSQL servers present certificates it issues,
+// and clients trust them through its PEM (tlsOptions.ca, PGSSLROOTCERT, NODE_EXTRA_CA_CERTS).
+// @peculiar/x509 needs a Reflect metadata polyfill loaded before it is evaluated (tsyringe). It is imported
+// dynamically below so that the polyfill has run first even when a bundler inlines the polyfill into this chunk.
+import 'reflect-metadata'
+import { createHash, randomBytes, webcrypto } from 'node:crypto'
+import type * as X509 from '@peculiar/x509'
+
+let loaded: Promise<typeof X509> | undefined
+function loadX509(): Promise<typeof X509> {
+  loaded ??= import('@peculiar/x509').then((x509) => {
+    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0])
+    return x509
+  })
+  return loaded
+}
+
+type CryptoKeyPair = webcrypto.CryptoKeyPair
+
+const EC_KEY: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' }
+const EC_SIGNING: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' }
+const RSA_KEY: webcrypto.RsaHashedKeyGenParams = {
+  name: 'RSASSA-PKCS1-v1_5',
+  modulusLength: 2048,
+  publicExponent: new Uint8Array([1, 0, 1]),
+  hash: 'SHA-256',
+}
+const DAY_MS = 86_400_000
+
+export interface IssuedCertificate {
+  /** PEM private key (PKCS#8) */
+  key: string
+  /** PEM certificate */
+  cert: string
+}
+
+export interface ClientCertificate extends IssuedCertificate {
+  /** base64url SHA-1 of the DER certificate, as in a JWT's x5t header */
+  x5t: string
+  /** base64url SHA-256 of the DER certificate, as in a JWT's x5t#S256 header */
+  x5tS256: string
+  /** PEM public key (SPKI) */
+  publicKey: string
+}
+
+export interface CertificateAuthority {
+  /** PEM of the CA certificate: the one thing clients need to trust */
+  caPem: string
+  /** A server certificate for 127.0.0.1, ::1 and localhost */
+  issueServerCertificate(): Promise<IssuedCertificate>
+  /** An RSA client certificate, as an app registration's certificate credential */
+  issueClientCertificate(commonName: string): Promise<ClientCertificate>
+}
+
+function toPem(der: ArrayBuffer, label: string): string {
+  const body = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n')
+  return `-----BEGIN ${label}-----\n${body}${body.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`
+}
+
+function serialNumber(): string {
+  const bytes = randomBytes(16)
+  bytes[0] = (bytes[0] ?? 0) & 0x7f
+  return bytes.toString('hex')
+}
+
+function validity(days: number) {
+  const now = Date.now()
+  return { notBefore: new Date(now - 60_000), notAfter: new Date(now + days * DAY_MS) }
+}
+
+export async function createCertificateAuthority(
+  options: { commonName?: string; validityDays?: number } = {},
+): Promise<CertificateAuthority> {
+  const x509 = await loadX509()
+  const validityDays = options.validityDays ?? 30
+  const caName = `CN=${options.commonName ?? 'pg-entra-emulator CA'} ${randomBytes(4).toString('hex')}`
+  const caKeys = (await webcrypto.subtle.generateKey(EC_KEY, false, ['sign', 'verify'])) as CryptoKeyPair
+  const caCert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialNumber(),
+    name: caName,
+    ...validity(validityDays),
+    signingAlgorithm: EC_SIGNING,
+    keys: caKeys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
+    ],
+  })
+
+  async function issue(
+    subject: string,
+    keys: CryptoKeyPair,
+    extensions: X509.Extension[],
+  ): Promise<{ cert: X509.X509Certificate; key: string }> {
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: serialNumber(),
+      subject,
+      issuer: caCert.subject,
+      ...validity(validityDays),
+      signingAlgorithm: EC_SIGNING,
+      publicKey: keys.publicKey,
+      signingKey: caKeys.privateKey,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
+        ...extensions,
+      ],
+    })
+    const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)
+    return { cert, key: toPem(pkcs8, 'PRIVATE KEY') }
+  }
+
+  return {
+    caPem: caCert.toString('pem'),
+    async issueServerCertificate() {
+      const keys = (await webcrypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify'])) as CryptoKeyPair
+      const { cert, key } = await issue('CN=localhost', keys, [
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        new x509.SubjectAlternativeNameExtension([
+          { type: 'dns', value: 'localhost' },
+          { type: 'ip', value: '127.0.0.1' },
+          { type: 'ip', value: '::1' },
+        ]),
+      ])
+      return { key, cert: cert.toString('pem') }
+    },
+    async issueClientCertificate(commonName) {
+      const keys = (await webcrypto.subtle.generateKey(RSA_KEY, true, ['sign', 'verify'])) as CryptoKeyPair
+      const { cert, key } = await issue(`CN=${commonName.replace(/[,=+<>#;"\\]/g, '_')}`, keys, [
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+      ])
+      const der = Buffer.from(cert.rawData)
+      const spki = await webcrypto.subtle.exportKey('spki', keys.publicKey)
+      return {
+        key,
+        cert: cert.toString('pem'),
+        x5t: createHash('sha1').update(der).digest('base64url'),
+        x5tS256: createHash('sha256').update(der).digest('base64url'),
+        publicKey: toPem(spki, 'PUBLIC KEY'),
+      }
+    },
+  }
+}

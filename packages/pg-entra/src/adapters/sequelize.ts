@@ -1,0 +1,144 @@
+// pg-entra/sequelize: Sequelize 6 (dialect postgres) with an Entra token as the password.
+// Sequelize copies its password into every connection config once; a token string handed to it at start-up
+// expires. The supported way in is a `beforeConnect` hook, which Sequelize runs before every physical connect:
+// pool growth, retries (sequelize #17411) and each read replica (sequelize #15979) alike. The hook here sets a fresh
+// password (and the user derived from the token) every time. Sequelize's pool has no maximum connection lifetime:
+// `pool.maxLifetimeSeconds` adds one (an afterConnect stamp checked by pool.validate).
+import type { Config, ConnectionOptions, Options, PoolOptions, ReplicationOptions } from 'sequelize'
+import type { EntraAuth, EntraAuthOptions } from '../auth/types.js'
+import { PgEntraError } from '../errors/pg-entra-error.js'
+import { type EntraClientConfig, resolvePgConfig } from './pg.js'
+
+export interface SequelizeEntraOptions extends Omit<Options, 'pool' | 'password'> {
+  /** Entra options (`{}` reads AZURE_* and PG* from the environment) or an EntraAuth to share. */
+  entra: EntraAuthOptions | EntraAuth
+  /** A postgres:// URL, parsed into fields (Sequelize's own URL form would lose nothing, but TLS needs care). */
+  url?: string
+  pool?: PoolOptions & {
+    /** Replace a pooled connection once it is this old (checked when it is next acquired). Off by default. */
+    maxLifetimeSeconds?: number
+  }
+  password?: never
+}
+
+type Hook<K extends 'beforeConnect' | 'afterConnect'> = NonNullable<NonNullable<Options['hooks']>[K]>
+
+/**
+ * Sequelize options for Azure Database for PostgreSQL with Entra: `new Sequelize(await sequelizeOptions({ entra: {} }))`.
+ * Host, port, database, user and TLS come from the options, `url`, or PG* variables, as pg-entra/pg resolves them
+ * (verified TLS; the user derived from the token when none is named).
+ */
+export async function sequelizeOptions(options: SequelizeEntraOptions): Promise<Options> {
+  const { entra, url, pool, hooks, dialectOptions, replication, ...rest } = options
+  if (rest.dialect !== undefined && rest.dialect !== 'postgres') {
+    throw new PgEntraError('INVALID_OPTION', `pg-entra/sequelize works with dialect "postgres", not "${rest.dialect}"`)
+  }
+  if ((options as { password?: unknown }).password !== undefined) {
+    throw new PgEntraError('INVALID_OPTION', 'password is given together with entra', {
+      hint: 'with entra the token is the password: remove password',
+      details: { option: 'password' },
+    })
+  }
+  const given = (dialectOptions ?? {}) as { ssl?: EntraClientConfig['ssl'] }
+  const resolved = await resolvePgConfig({
+    ...(url === undefined ? {} : { connectionString: url }),
+    ...(rest.host === undefined ? {} : { host: rest.host }),
+    ...(rest.port === undefined ? {} : { port: Number(rest.port) }),
+    ...(rest.database === undefined ? {} : { database: rest.database }),
+    ...(rest.username === undefined ? {} : { user: rest.username }),
+    ...(given.ssl === undefined ? {} : { ssl: given.ssl }),
+    entra,
+  })
+  const { password, user: username } = resolved
+  const { maxLifetimeSeconds, ...poolOptions } = pool ?? {}
+  const lifetime = connectionLifetime(maxLifetimeSeconds, poolOptions.validate)
+
+  return {
+    ...rest,
+    dialect: 'postgres',
+    host: resolved.host,
+    port: resolved.port,
+    database: resolved.database,
+    username,
+    dialectOptions: { ...dialectOptions, ssl: resolved.ssl },
+    ...(replication ? { replication: withUsername(replication, username) } : {}),
+    pool: { ...poolOptions, validate: lifetime.validate },
+    hooks: {
+      ...hooks,
+      beforeConnect: chain(freshPassword(password, username), hooks?.beforeConnect),
+      afterConnect: chain(
+        lifetime.stamp as Hook<'afterConnect'>,
+        forgetPassword as Hook<'afterConnect'>,
+        hooks?.afterConnect,
+      ),
+    },
+  }
+}
+
+/** The beforeConnect hook: a fresh token for every physical connection, kept out of util.inspect. */
+export function freshPassword(password: () => Promise<string>, username: string | undefined): Hook<'beforeConnect'> {
+  return async (config) => {
+    Object.defineProperty(config, 'password', {
+      value: await password(),
+      enumerable: false,
+      writable: true,
+      configurable: true,
+    })
+    if (!config.username && username) config.username = username
+  }
+}
+
+function forgetPassword(_connection: unknown, config: Config): void {
+  Object.defineProperty(config, 'password', { value: undefined, enumerable: false, writable: true, configurable: true })
+}
+
+export interface ConnectionLifetime {
+  stamp(connection: unknown): void
+  validate(connection?: unknown): boolean
+}
+
+/**
+ * Sequelize's missing maximum connection lifetime. `stamp` runs after each connect; `validate` (run by the pool when it
+ * hands out an idle connection) refuses one older than `maxLifetimeSeconds`, and otherwise defers to the given
+ * validate or Sequelize's default check.
+ */
+export function connectionLifetime(
+  maxLifetimeSeconds: number | undefined,
+  validate: ((connection?: unknown) => boolean) | undefined,
+  now: () => number = Date.now,
+): ConnectionLifetime {
+  if (maxLifetimeSeconds !== undefined && !(maxLifetimeSeconds > 0)) {
+    throw new PgEntraError('INVALID_OPTION', `pool.maxLifetimeSeconds must be a positive number, got ${maxLifetimeSeconds}`)
+  }
+  const openedAt = new WeakMap<object, number>()
+  return {
+    stamp(connection) {
+      if (typeof connection === 'object' && connection !== null) openedAt.set(connection, now())
+    },
+    validate(connection) {
+      if (maxLifetimeSeconds !== undefined && typeof connection === 'object' && connection !== null) {
+        const opened = openedAt.get(connection)
+        if (opened !== undefined && now() - opened >= maxLifetimeSeconds * 1000) return false
+      }
+      return validate ? validate(connection) : sequelizeDefaultValidate(connection)
+    },
+  }
+}
+
+/** What Sequelize's postgres connection manager checks when no validate is given. */
+function sequelizeDefaultValidate(connection: unknown): boolean {
+  const state = (connection ?? {}) as { _invalid?: boolean; _ending?: boolean }
+  return !state._invalid && !state._ending
+}
+
+function withUsername(replication: ReplicationOptions, username: string | undefined): ReplicationOptions {
+  const fill = (connection: ConnectionOptions): ConnectionOptions => ({ username, ...connection })
+  return { read: replication.read.map(fill), write: fill(replication.write) }
+}
+
+function chain<F extends (...args: never[]) => unknown>(...hooks: (F | undefined)[]): F {
+  const present = hooks.filter((hook): hook is F => hook !== undefined)
+  return (async (...args: Parameters<F>) => {
+    for (const hook of present) await hook(...args)
+  }) as unknown as F
+}

@@ -1,0 +1,78 @@
+// pg-entra/typeorm: TypeORM (postgres driver, on pg) with an Entra token as the password.
+// TypeORM types `password` as a function and pg calls it for every new connection. The trap: TypeORM hands its `url`
+// to pg as `connectionString`, and pg then drops a password function for the URL's (empty) password. So the URL is
+// parsed here into discrete fields, for the data source and for each replica. Connection lifetime: pg's
+// `maxLifetimeSeconds`, given through TypeORM's `extra`.
+import type { DataSourceOptions } from 'typeorm'
+import type { EntraAuth, EntraAuthOptions } from '../auth/types.js'
+import { parseConnectionString } from '../config/connection-string.js'
+import { PgEntraError } from '../errors/pg-entra-error.js'
+import { type EntraClientConfig, entraAuthOf, resolvePgConfig } from './pg.js'
+
+export type TypeOrmPostgresOptions = Extract<DataSourceOptions, { type: 'postgres' }>
+type Credentials = NonNullable<TypeOrmPostgresOptions['replication']>['master']
+
+export type TypeOrmEntraOptions = TypeOrmPostgresOptions & {
+  /** Entra options (`{}` reads AZURE_* and PG* from the environment) or an EntraAuth to share. */
+  entra: EntraAuthOptions | EntraAuth
+  password?: never
+}
+
+/**
+ * TypeORM data source options with Entra: `new DataSource(await typeormOptions({ type: 'postgres', entra: {}, ... }))`.
+ * For the data source and each replica: `url` (or PG*) parsed into host, port, database and username, the user
+ * derived from the token when none is named, `password` the token function, `ssl` verified.
+ */
+export async function typeormOptions(options: TypeOrmEntraOptions): Promise<TypeOrmPostgresOptions> {
+  const { entra, ...rest } = options
+  if (rest.type !== 'postgres') {
+    throw new PgEntraError('INVALID_OPTION', `pg-entra/typeorm works with type "postgres", not "${String(rest.type)}"`)
+  }
+  const main = await credentialsWithEntra(rest, entra)
+  const auth = entraAuthOf(main.resolved) ?? (entra as EntraAuth)
+  const replication = rest.replication && {
+    ...rest.replication,
+    master: (await credentialsWithEntra(rest.replication.master, auth)).credentials,
+    slaves: await Promise.all(
+      rest.replication.slaves.map(async (slave) => (await credentialsWithEntra(slave, auth)).credentials),
+    ),
+  }
+  return { ...rest, ...main.credentials, ...(replication ? { replication } : {}) } as TypeOrmPostgresOptions
+}
+
+async function credentialsWithEntra(credentials: Credentials, entra: EntraAuthOptions | EntraAuth) {
+  if (credentials.password !== undefined) {
+    throw new PgEntraError('INVALID_OPTION', 'password is given together with entra', {
+      hint: 'with entra the token is the password: remove password',
+      details: { option: 'password' },
+    })
+  }
+  const config: EntraClientConfig = { entra }
+  if (credentials.url !== undefined) config.connectionString = credentials.url
+  if (credentials.host !== undefined) config.host = credentials.host
+  if (credentials.port !== undefined) config.port = credentials.port
+  if (credentials.database !== undefined) config.database = credentials.database
+  if (credentials.username !== undefined) config.user = credentials.username
+  if (credentials.ssl !== undefined) config.ssl = credentials.ssl as EntraClientConfig['ssl']
+  // TypeORM lets the URL win over the fields (DriverUtils.buildDriverOptions); pg-entra/pg lets the fields win.
+  // Keep TypeORM's meaning: drop the fields the URL names.
+  if (credentials.url !== undefined) {
+    const named = parseConnectionString(credentials.url)
+    for (const key of ['host', 'port', 'database', 'user'] as const) if (named[key] !== undefined) delete config[key]
+  }
+  const resolved = await resolvePgConfig(config)
+  const { url: _url, ...rest } = credentials
+  return {
+    resolved,
+    credentials: {
+      ...rest,
+      host: resolved.host,
+      port: resolved.port,
+      database: resolved.database,
+      username: resolved.user,
+      password: resolved.password,
+      ssl: resolved.ssl as Credentials['ssl'],
+      ...(resolved.application_name ? { applicationName: resolved.application_name } : {}),
+    } satisfies Credentials,
+  }
+}

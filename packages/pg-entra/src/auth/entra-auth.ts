@@ -1,0 +1,201 @@
+import { validateEntraAuthOptions } from '../config/options.js'
+import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
+import { type Claims, databaseUserOf, decodeJwtPayload, identityFromClaims } from '../identity/claims.js'
+import { classifyCredentialError } from '../identity/classify-error.js'
+import { resolveCloud } from '../identity/cloud.js'
+import {
+  buildCredential,
+  describePlan,
+  type Env,
+  type IdentityLoader,
+  identityKey,
+  loadAzureIdentity,
+  planCredential,
+  planSecrets,
+} from '../identity/credential.js'
+import type { AccessToken, TokenCredential } from '../token/access-token.js'
+import { systemClock } from '../token/clock.js'
+import { createTokenSource } from '../token/token-source.js'
+import type { EntraAuth, EntraAuthEvent, EntraAuthLogger, EntraAuthOptions, TokenIdentity } from './types.js'
+
+const BRAND = Symbol.for('pg-entra.auth')
+const inspectSymbol = Symbol.for('nodejs.util.inspect.custom')
+const DEFAULT_REFRESH_BEFORE_MINUTES = 5
+
+/** What an EntraAuth carries for adapters (not part of the public interface). */
+interface AuthFacts {
+  allowUnverifiedTls: boolean
+  description: string
+}
+
+/** @internal Test seams: the environment read and how @azure/identity is loaded. */
+export interface EntraAuthDependencies {
+  env?: Env
+  loadIdentity?: IdentityLoader
+}
+
+/** True for an EntraAuth from any copy of pg-entra. */
+export function isEntraAuth(value: unknown): value is EntraAuth {
+  return typeof value === 'object' && value !== null && BRAND in value
+}
+
+/** Whether the EntraAuth was made with `allowUnverifiedTls: true` (adapters ask before sending a token). */
+export function allowsUnverifiedTls(auth: EntraAuth): boolean {
+  return (auth as unknown as Record<symbol, AuthFacts | undefined>)[BRAND]?.allowUnverifiedTls === true
+}
+
+/**
+ * The one object an application holds: a token source over an Entra credential. Options are validated now (an
+ * INVALID_OPTION error is thrown at once); @azure/identity is loaded and the credential built on the first token request.
+ */
+export function entraAuth(options?: EntraAuthOptions): EntraAuth {
+  return createEntraAuth(options)
+}
+
+/** @internal entraAuth with its environment and @azure/identity loader injectable. */
+export function createEntraAuth(
+  input: EntraAuthOptions | undefined,
+  dependencies: EntraAuthDependencies = {},
+): EntraAuth {
+  const options = validateEntraAuthOptions(input)
+  const env = dependencies.env ?? process.env
+  const cloud = resolveCloud(options, env.AZURE_AUTHORITY_HOST)
+  const plan = planCredential(options, env)
+  const load = dependencies.loadIdentity ?? loadAzureIdentity
+  const secrets = planSecrets(plan)
+  const tenantId = 'tenantId' in plan ? plan.tenantId : undefined
+  const clientId = 'clientId' in plan ? plan.clientId : undefined
+  const description = describePlan(plan)
+  const listeners = new Set<(event: EntraAuthEvent) => void>()
+  const logger = options.logger
+
+  let credential: Promise<TokenCredential> | undefined
+  const getCredential = (): Promise<TokenCredential> => {
+    credential ??= buildCredential(plan, cloud, options.authorityCa, load).catch((error: unknown) => {
+      credential = undefined
+      throw isPgEntraError(error) ? error : classifyCredentialError(error, { secrets, tenantId, clientId })
+    })
+    return credential
+  }
+
+  const fetchToken = async (signal: AbortSignal): Promise<AccessToken> => {
+    const made = await getCredential()
+    let token: AccessToken | null
+    try {
+      token = await made.getToken(cloud.scope, { abortSignal: signal })
+    } catch (error) {
+      throw classifyCredentialError(error, { secrets, tenantId, clientId, authorityHost: cloud.authorityHost })
+    }
+    if (!token?.token) {
+      throw new PgEntraError('TOKEN_UNAVAILABLE', `the credential (${description}) returned no token`, {
+        hint: 'check that the credential can issue tokens for the scope',
+        details: { scope: cloud.scope },
+      })
+    }
+    return {
+      token: token.token,
+      expiresOnTimestamp: token.expiresOnTimestamp,
+      ...(token.refreshAfterTimestamp !== undefined ? { refreshAfterTimestamp: token.refreshAfterTimestamp } : {}),
+      ...(token.tokenType !== undefined ? { tokenType: token.tokenType } : {}),
+    }
+  }
+
+  const onEvent = (event: EntraAuthEvent): void => {
+    logEvent(logger, event)
+    for (const listener of listeners) {
+      try {
+        listener(event)
+      } catch {
+        // a listener's failure must not break token delivery
+      }
+    }
+  }
+
+  const source = createTokenSource({
+    fetchToken,
+    clock: options.clock ?? systemClock,
+    ...(options.random ? { random: options.random } : {}),
+    refreshBeforeMs: (options.refreshBeforeMinutes ?? DEFAULT_REFRESH_BEFORE_MINUTES) * 60_000,
+    ...(options.cache ? { store: options.cache } : {}),
+    storeKey: `${cloud.authorityHost}|${identityKey(plan)}|${cloud.scope}`,
+    onEvent,
+  })
+
+  let lastIdentity: { token: string; claims: Claims; identity: TokenIdentity } | undefined
+  const identityOf = (token: string) => {
+    if (lastIdentity?.token !== token) {
+      const claims = decodeJwtPayload(token)
+      lastIdentity = { token, claims, identity: identityFromClaims(claims) }
+    }
+    return lastIdentity
+  }
+
+  const summary = () => ({
+    identity: description,
+    scope: cloud.scope,
+    authorityHost: cloud.authorityHost,
+    cache: options.cache?.kind ?? 'memory',
+  })
+
+  const auth: EntraAuth & { toJSON(): unknown } = {
+    password: async () => (await source.get()).token,
+    token: () => source.get(),
+    async principal() {
+      const { identity, claims } = identityOf((await source.get()).token)
+      return databaseUserOf(identity, claims)
+    },
+    async identity() {
+      return identityOf((await source.get()).token).identity
+    },
+    refresh: () => source.refresh(),
+    invalidate: (token: string) => source.invalidate(token),
+    stats: () => source.stats(),
+    on(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    scope: cloud.scope,
+    async close() {
+      source.close()
+      listeners.clear()
+    },
+    toJSON: summary,
+  }
+  const facts: AuthFacts = { allowUnverifiedTls: options.allowUnverifiedTls === true, description }
+  Object.defineProperty(auth, BRAND, { value: facts, enumerable: false })
+  Object.defineProperty(auth, inspectSymbol, {
+    value: () => `EntraAuth ${JSON.stringify(summary())}`,
+    enumerable: false,
+  })
+  Object.defineProperty(auth, 'toJSON', { enumerable: false })
+  return auth
+}
+
+function logEvent(logger: EntraAuthLogger | undefined, event: EntraAuthEvent): void {
+  if (!logger) return
+  try {
+    switch (event.type) {
+      case 'token':
+        logger.info?.('pg-entra: token acquired', {
+          source: event.source,
+          fingerprint: event.fingerprint,
+          expiresOn: new Date(event.expiresOn).toISOString(),
+          refreshAt: new Date(event.refreshAt).toISOString(),
+        })
+        break
+      case 'refresh-failed':
+        logger.warn?.(`pg-entra: token refresh failed: ${event.error.message}`, {
+          code: event.error.code,
+          hint: event.error.hint,
+          attempt: event.attempt,
+          retryAt: new Date(event.retryAt).toISOString(),
+        })
+        break
+      case 'warning':
+        logger.warn?.(`pg-entra: ${event.error.message}`, { code: event.error.code, hint: event.error.hint })
+        break
+    }
+  } catch {
+    // a logger's failure must not break token delivery
+  }
+}

@@ -1,0 +1,18 @@
+import type { StoredToken, TokenStore } from './token-store.js'
+
+/** The default store: this process's memory. No lease: within one process the token source is the single flight. */
+export function memoryCache(): TokenStore {
+  const tokens = new Map<string, StoredToken>()
+  return {
+    kind: 'memory',
+    async get(key) {
+      return tokens.get(key)
+    },
+    async set(token) {
+      tokens.set(token.key, { ...token })
+    },
+    async close() {
+      tokens.clear()
+    },
+  }
+}

@@ -1,0 +1,27 @@
+import type { AccessToken } from '../token/access-token.js'
+
+/** A token as a store keeps it, with the identity it belongs to so that a mismatch is detected. */
+export interface StoredToken extends AccessToken {
+  /** Identity key (authority, tenant, client/identity, scope) the token was fetched for. */
+  key: string
+  /** When the token was fetched (epoch ms). */
+  fetchedAt: number
+}
+
+export interface Lease {
+  release(): Promise<void>
+}
+
+/**
+ * Where tokens are shared. `memory` (default) keeps them in the process; `file` shares them between the processes
+ * of one host; `redis` across a fleet. A store never throws to the token source: failures are reported through
+ * `onWarning` and behave as a miss.
+ */
+export interface TokenStore {
+  readonly kind: string
+  get(key: string): Promise<StoredToken | undefined>
+  set(token: StoredToken): Promise<void>
+  /** Try to become the one process that refreshes `key`; undefined when another holder has it. */
+  acquireLease?(key: string, ttlMs: number): Promise<Lease | undefined>
+  close?(): Promise<void>
+}

@@ -1,0 +1,291 @@
+import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
+
+/** What an AADSTS code means and what to do about it. */
+const aadstsMeanings: Record<string, { meaning: string; hint: string }> = {
+  '7000215': {
+    meaning: 'invalid client secret',
+    hint: 'the client secret is wrong: use the secret value (not its id) from the app registration',
+  },
+  '7000222': {
+    meaning: 'the client secret has expired',
+    hint: 'create a new client secret for the app registration and update clientSecret / AZURE_CLIENT_SECRET',
+  },
+  '700016': {
+    meaning: 'application not found in the tenant',
+    hint: 'check clientId (AZURE_CLIENT_ID) and that the app is registered, or consented to, in tenantId',
+  },
+  '90002': {
+    meaning: 'tenant not found',
+    hint: 'check tenantId (AZURE_TENANT_ID) and that the cloud / authorityHost matches the tenant',
+  },
+  '900023': { meaning: 'invalid tenant identifier', hint: 'tenantId must be a tenant GUID or a verified domain name' },
+  '700027': {
+    meaning: 'the client assertion signature or certificate is not valid',
+    hint: 'upload this certificate (its public part) to the app registration, or check certificatePath',
+  },
+  '700024': {
+    meaning: 'the client assertion is outside its valid time range',
+    hint: 'check the machine clock; for workload identity, the federated token file may be stale (it is refreshed by the platform)',
+  },
+  '70021': {
+    meaning: 'no federated identity credential matches the assertion',
+    hint: 'add a federated credential to the app whose issuer, subject and audience match the service account token',
+  },
+  '700213': {
+    meaning: 'no federated identity credential matches the assertion subject',
+    hint: 'check the federated credential subject (system:serviceaccount:<namespace>:<name>)',
+  },
+  '500011': {
+    meaning: 'the resource (scope) is not found in the tenant',
+    hint: 'check scope/cloud: Azure Database for PostgreSQL uses https://ossrdbms-aad.database.windows.net/.default',
+  },
+  '53003': {
+    meaning: 'blocked by conditional access',
+    hint: 'a conditional access policy blocks this sign-in; ask the tenant admin to exclude this principal',
+  },
+  '50034': { meaning: 'the user account does not exist', hint: 'check the user name and tenant' },
+  '50126': { meaning: 'invalid user name or password', hint: 'check the user credentials' },
+  '7000112': { meaning: 'the application is disabled', hint: 'enable the app registration / service principal' },
+  '50053': { meaning: 'the account is locked', hint: 'wait, or ask the tenant admin to unlock the account' },
+}
+
+/** AADSTS codes Entra uses for its own transient trouble, not for a bad credential. */
+const transientAadsts = new Set(['50000', '50196', '90033', '90006'])
+
+export interface ClassifyContext {
+  /** Secrets that must never appear in the resulting message (client secret, certificate password...). */
+  secrets?: readonly (string | undefined)[]
+  tenantId?: string | undefined
+  clientId?: string | undefined
+  authorityHost?: string | undefined
+}
+
+const jwtPattern = /eyJ[\w-]{2,}\.[\w-]{2,}\.[\w-]*/g
+const secretFieldPattern =
+  /((?:[\w-]*secret|client_assertion|access_token|refresh_token|assertion|password|pwd)["']?\s*[:=]\s*["']?)[^"'&\s,}]+/gi
+
+/** Removes tokens, known secrets and secret-looking fields from `text`. */
+export function scrub(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let out = text
+  for (const secret of secrets) {
+    if (secret && secret.length >= 4) out = out.split(secret).join('[redacted]')
+  }
+  return out.replace(jwtPattern, '[token]').replace(secretFieldPattern, '$1[redacted]')
+}
+
+interface ErrorLike {
+  name?: unknown
+  message?: unknown
+  code?: unknown
+  errorCode?: unknown
+  statusCode?: unknown
+  status?: unknown
+  errorResponse?: { error?: unknown; errorDescription?: unknown; errorCodes?: unknown }
+  errors?: unknown
+  headers?: unknown
+  retryAfterMs?: unknown
+  cause?: unknown
+}
+
+function asErrorLike(value: unknown): ErrorLike {
+  return typeof value === 'object' && value !== null ? (value as ErrorLike) : { message: String(value) }
+}
+
+/** Every message in the error, its `errors` (aggregate) and its causes, joined. */
+function allText(error: ErrorLike, depth = 0): string {
+  if (depth > 4) return ''
+  const parts = [
+    typeof error.message === 'string' ? error.message : '',
+    typeof error.errorCode === 'string' ? error.errorCode : '',
+    typeof error.errorResponse?.errorDescription === 'string' ? error.errorResponse.errorDescription : '',
+  ]
+  if (Array.isArray(error.errors)) for (const inner of error.errors) parts.push(allText(asErrorLike(inner), depth + 1))
+  if (error.cause !== undefined) parts.push(allText(asErrorLike(error.cause), depth + 1))
+  return parts.filter(Boolean).join('\n')
+}
+
+function statusOf(error: ErrorLike): number | undefined {
+  for (const value of [error.statusCode, error.status]) if (typeof value === 'number') return value
+  if (error.cause !== undefined && typeof error.cause === 'object') return statusOf(asErrorLike(error.cause))
+  return undefined
+}
+
+function names(error: ErrorLike, depth = 0): string[] {
+  if (depth > 4) return []
+  const own = [error.name, error.code, error.errorCode].filter((v): v is string => typeof v === 'string')
+  const inner = Array.isArray(error.errors) ? error.errors.flatMap((e) => names(asErrorLike(e), depth + 1)) : []
+  const cause = error.cause !== undefined ? names(asErrorLike(error.cause), depth + 1) : []
+  return [...own, ...inner, ...cause]
+}
+
+/** Retry-After in ms, from a number, headers, or the text ("Retry-After: 7", "retry after 7 seconds"). */
+function retryAfterMsOf(error: ErrorLike, text: string): number | undefined {
+  if (typeof error.retryAfterMs === 'number') return error.retryAfterMs
+  const headers = error.headers as Record<string, unknown> | { get?(name: string): unknown } | undefined
+  let header: unknown
+  if (headers && typeof (headers as { get?: unknown }).get === 'function') {
+    header = (headers as { get(name: string): unknown }).get('retry-after')
+  } else if (headers && typeof headers === 'object') {
+    header = (headers as Record<string, unknown>)['retry-after'] ?? (headers as Record<string, unknown>)['Retry-After']
+  }
+  const match = /retry[- ]after["']?\s*[:=]?\s*["']?(\d+)/i.exec(text)
+  const seconds = Number(header ?? match?.[1])
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined
+}
+
+const networkCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'REQUEST_SEND_ERROR',
+])
+
+function firstLine(text: string): string {
+  const line = text.split('\n').find((l) => l.trim() !== '') ?? ''
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line
+}
+
+/**
+ * Turns an error from @azure/identity / MSAL (or any credential) into a PgEntraError with a stable code and a hint.
+ * The message is scrubbed of tokens and of the secrets named in `context`.
+ */
+export function classifyCredentialError(error: unknown, context: ClassifyContext = {}): PgEntraError {
+  if (isPgEntraError(error)) return error
+  const e = asErrorLike(error)
+  const secrets = context.secrets ?? []
+  // util.inspect prints `cause` even when it is not enumerable: keep a scrubbed copy, never the upstream object.
+  const cause = scrubbedCopy(error, secrets)
+  const text = scrub(allText(e), secrets)
+  const errorNames = names(e)
+  const status = statusOf(e)
+  const who = [context.tenantId && `tenant ${context.tenantId}`, context.clientId && `client ${context.clientId}`]
+    .filter(Boolean)
+    .join(', ')
+  const details = { tenantId: context.tenantId, clientId: context.clientId, status }
+
+  const aadsts = /AADSTS(\d+)/.exec(text)?.[1]
+  const transient =
+    /temporarily_unavailable|server_error|throttl|service unavailable/i.test(text) ||
+    (aadsts !== undefined && transientAadsts.has(aadsts))
+  if (aadsts && !transient) {
+    const known = aadstsMeanings[aadsts]
+    return new PgEntraError(
+      'CREDENTIAL_REJECTED',
+      `Entra refused the credential${who ? ` (${who})` : ''}: AADSTS${aadsts} ${known ? known.meaning : firstLine(text.slice(text.indexOf(`AADSTS${aadsts}`)))}`,
+      {
+        cause,
+        hint: known?.hint ?? `look up AADSTS${aadsts} at https://login.microsoftonline.com/error?code=${aadsts}`,
+        details: { ...details, aadsts: `AADSTS${aadsts}` },
+      },
+    )
+  }
+
+  if (/endpoints_resolution_error/i.test(text)) {
+    return new PgEntraError(
+      'ENTRA_UNREACHABLE',
+      `could not read the authority's OpenID metadata from ${context.authorityHost ?? 'the authority host'}${who ? ` (${who})` : ''}`,
+      {
+        cause,
+        hint:
+          'check tenantId (an unknown tenant has no metadata), the authority host and the network; ' +
+          'if the host is served with a private CA (an emulator, a TLS-inspecting proxy), ' +
+          'pass that CA as authorityCa, or set NODE_EXTRA_CA_CERTS before the process starts (setting it at run time has no effect); ' +
+          'AZURE_LOG_LEVEL=verbose shows the underlying cause',
+        details: { ...details, step: 'metadata' },
+      },
+    )
+  }
+
+  const file = /(ENOENT|EACCES|EISDIR)[^']*'([^']+)'/.exec(text)
+  if (file) {
+    return new PgEntraError('CREDENTIAL_UNAVAILABLE', `the credential cannot read ${file[2]} (${file[1]})`, {
+      cause,
+      hint: 'check federatedTokenFile / AZURE_FEDERATED_TOKEN_FILE or certificatePath / AZURE_CLIENT_CERTIFICATE_PATH',
+      details: { ...details, file: file[2] },
+    })
+  }
+
+  if (errorNames.includes('AbortError') || /\baborted\b/i.test(text)) {
+    return new PgEntraError(
+      'ENTRA_UNREACHABLE',
+      `the token request was aborted or timed out${who ? ` (${who})` : ''}`,
+      {
+        cause,
+        hint: 'Entra did not answer in time; pg-entra retries with backoff while the last token stays valid',
+        details: { ...details, step: 'token' },
+      },
+    )
+  }
+
+  const throttled = status === 429 || /\b429\b|too many requests|throttl/i.test(text)
+  const serverError =
+    transient || (status !== undefined && status >= 500) || /\b50[0-4]\b|service unavailable|server_error/i.test(text)
+  const network =
+    errorNames.some((name) => networkCodes.has(name)) ||
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|socket hang up|network|timed? ?out|fetch failed/i.test(text)
+  if (throttled || serverError || network) {
+    const retryAfterMs = retryAfterMsOf(e, allText(e))
+    const why = throttled
+      ? 'throttled the request (429)'
+      : serverError
+        ? `answered ${status ?? '5xx'}`
+        : 'could not be reached'
+    const message = `Entra ${why}${who ? ` (${who})` : ''}: ${firstLine(aadsts ? text.slice(text.indexOf(`AADSTS${aadsts}`)) : text)}`
+    return new PgEntraError('ENTRA_UNREACHABLE', message, {
+      cause,
+      hint: throttled
+        ? 'too many token requests: share one EntraAuth per process and a shared cache (file or redis) across processes'
+        : 'a transient failure: pg-entra retries with backoff and keeps serving the last valid token meanwhile',
+      details: { ...details, retryAfterMs, step: 'token', aadsts: aadsts ? `AADSTS${aadsts}` : undefined },
+    })
+  }
+
+  if (errorNames.includes('CredentialUnavailableError')) {
+    return new PgEntraError('CREDENTIAL_UNAVAILABLE', `no credential is available: ${firstLine(text)}`, {
+      cause,
+      hint:
+        'give tenantId/clientId/clientSecret, certificatePath, federatedTokenFile, managedIdentity or a credential; ' +
+        'or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or run where a managed identity is available)',
+      details,
+    })
+  }
+
+  if (status !== undefined && status >= 400 && status < 500) {
+    return new PgEntraError(
+      'CREDENTIAL_REJECTED',
+      `Entra refused the credential${who ? ` (${who})` : ''}: ${firstLine(text)}`,
+      {
+        cause,
+        hint: 'check the credential (client id, secret or certificate) and the tenant',
+        details,
+      },
+    )
+  }
+
+  return new PgEntraError('TOKEN_UNAVAILABLE', `the credential failed: ${firstLine(text) || 'unknown error'}`, {
+    cause,
+    hint: 'set AZURE_LOG_LEVEL=verbose to see what @azure/identity did',
+    details,
+  })
+}
+
+/** A copy of `error` with name, code, status and scrubbed message and stack: safe to print. */
+export function scrubbedCopy(error: unknown, secrets: readonly (string | undefined)[] = []): Error {
+  const e = asErrorLike(error)
+  const copy = new Error(scrub(allText(e), secrets) || 'unknown error')
+  copy.name = typeof e.name === 'string' ? e.name : 'Error'
+  const stack = (error as { stack?: unknown } | undefined)?.stack
+  copy.stack = typeof stack === 'string' ? scrub(stack, secrets) : `${copy.name}: ${copy.message}`
+  const extra = copy as Error & { code?: unknown; statusCode?: unknown }
+  if (typeof e.code === 'string' || typeof e.errorCode === 'string') extra.code = e.code ?? e.errorCode
+  const status = statusOf(e)
+  if (status !== undefined) extra.statusCode = status
+  return copy
+}

@@ -1,0 +1,137 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { runCli } from './_cli.js'
+
+type Emulator = Awaited<ReturnType<typeof useEmulator>>
+type Principal = Awaited<ReturnType<Emulator['addPrincipal']>>
+
+let emulator: Emulator
+let sp: Principal
+let mi: Principal
+
+beforeAll(async () => {
+  emulator = await useEmulator()
+  sp = await emulator.addPrincipal({ kind: 'servicePrincipal', name: uniqueName('cli-psql-sp') })
+  mi = await emulator.addPrincipal({ kind: 'managedIdentity', name: uniqueName('cli-psql-mi'), assignment: 'user' })
+})
+
+const spFlags = () => [
+  '--tenant-id',
+  emulator.tenantId,
+  '--client-id',
+  sp.appId!,
+  '--authority-host',
+  emulator.authorityHost,
+  '--authority-ca',
+  emulator.caPath,
+]
+
+const conninfo = (extra = '') =>
+  `host=localhost port=${emulator.pg.port} dbname=${emulator.pg.database} sslrootcert=${emulator.caPath}${extra}`
+
+describe('pg-entra psql', () => {
+  it('runs psql as the managed identity, the user derived from the token', async () => {
+    const env = emulator.env({ profile: 'managed-identity', principal: mi.name })
+    const { code, stdout, stderr } = await runCli(['psql', '--', conninfo(), '-tAc', 'select current_user'], {
+      IDENTITY_ENDPOINT: env.IDENTITY_ENDPOINT,
+      IDENTITY_HEADER: env.IDENTITY_HEADER,
+      AZURE_CLIENT_ID: env.AZURE_CLIENT_ID,
+    })
+    expect(stderr).toBe('')
+    expect(stdout.trim()).toBe(mi.name)
+    expect(code).toBe(0)
+  })
+
+  it('takes pg-entra options first and psql arguments after them, -U as given', async () => {
+    const { code, stdout, stderr } = await runCli(
+      [
+        'psql',
+        ...spFlags(),
+        '-h',
+        'localhost',
+        '-p',
+        String(emulator.pg.port),
+        '-U',
+        sp.roleName!,
+        '-d',
+        'postgres',
+        '-tAc',
+        'select current_user',
+      ],
+      { AZURE_CLIENT_SECRET: sp.secret, PGSSLROOTCERT: emulator.caPath },
+    )
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
+    expect(stdout.trim()).toBe(sp.roleName)
+  })
+
+  it('a role the token does not map to: psql reports the refusal and its exit code comes back', async () => {
+    const role = uniqueName('cli-psql-nobody')
+    const { code, stderr } = await runCli(['psql', ...spFlags(), '--', conninfo(` user=${role}`), '-c', 'select 1'], {
+      AZURE_CLIENT_SECRET: sp.secret,
+    })
+    expect(stderr).toContain(`password authentication failed for user "${role}"`)
+    expect(code).toBe(2)
+  })
+
+  it('a service principal without a user: USER_NOT_DERIVABLE with the hint, psql not started', async () => {
+    const { code, stdout, stderr } = await runCli(['psql', ...spFlags(), '--', conninfo(), '-c', 'select 1'], {
+      AZURE_CLIENT_SECRET: sp.secret,
+    })
+    expect(code).toBe(2)
+    expect(stdout).toBe('')
+    expect(stderr).toMatch(/^USER_NOT_DERIVABLE: /)
+    expect(stderr).toContain(sp.objectId)
+    expect(stderr).toMatch(/\nhint: set the user/)
+  })
+
+  it('a wrong secret stops before psql with code and hint', async () => {
+    const { code, stderr } = await runCli(['psql', ...spFlags(), '--', conninfo(` user=${sp.roleName}`)], {
+      AZURE_CLIENT_SECRET: 'not-it',
+    })
+    expect(code).toBe(2)
+    expect(stderr).toMatch(/^CREDENTIAL_REJECTED: .*\nhint: /s)
+  })
+
+  it('refuses a connection string that weakens sslmode', async () => {
+    const { code, stderr } = await runCli(
+      ['psql', ...spFlags(), '--', conninfo(` user=${sp.roleName} sslmode=require`)],
+      {
+        AZURE_CLIENT_SECRET: sp.secret,
+      },
+    )
+    expect(code).toBe(2)
+    expect(stderr).toMatch(/^TLS_REQUIRED: sslmode=require/)
+  })
+
+  it('uses sslmode=verify-full even when PGSSLMODE says otherwise: an untrusted server is refused', async () => {
+    const { code, stderr } = await runCli(
+      ['psql', ...spFlags(), '--', `host=localhost port=${emulator.pg.port} user=${sp.roleName}`, '-c', 'select 1'],
+      {
+        AZURE_CLIENT_SECRET: sp.secret,
+        PGSSLMODE: 'require',
+      },
+    )
+    expect(stderr).toContain('PGSSLMODE=require replaced by verify-full')
+    expect(stderr).toMatch(/certificate verify failed/)
+    expect(code).toBe(2)
+  })
+
+  it('a missing psql is MISSING_DEPENDENCY with the install hint', async () => {
+    const { code, stderr } = await runCli(['psql', ...spFlags(), '-U', sp.roleName!], {
+      AZURE_CLIENT_SECRET: sp.secret,
+      PG_ENTRA_PSQL: '/nonexistent/psql',
+    })
+    expect(code).toBe(2)
+    expect(stderr).toMatch(/^MISSING_DEPENDENCY: psql was not found.*\nhint: install the PostgreSQL client/s)
+  })
+
+  it("--help is pg-entra's; psql's own help needs no token", async () => {
+    const ours = await runCli(['psql', '--help'])
+    expect(ours.code).toBe(0)
+    expect(ours.stdout).toContain('Usage: pg-entra psql')
+    const theirs = await runCli(['psql', '--', '--help'])
+    expect(theirs.code).toBe(0)
+    expect(theirs.stdout).toContain('psql is the PostgreSQL interactive terminal')
+  })
+})

@@ -1,0 +1,117 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { jwtPayload, runCli } from './_cli.js'
+
+type Emulator = Awaited<ReturnType<typeof useEmulator>>
+type Principal = Awaited<ReturnType<Emulator['addPrincipal']>>
+
+let emulator: Emulator
+let sp: Principal
+let spFlags: string[]
+
+beforeAll(async () => {
+  emulator = await useEmulator()
+  sp = await emulator.addPrincipal({ kind: 'servicePrincipal', name: uniqueName('cli-token-sp') })
+  spFlags = [
+    '--tenant-id',
+    emulator.tenantId,
+    '--client-id',
+    sp.appId!,
+    '--authority-host',
+    emulator.authorityHost,
+    '--authority-ca',
+    emulator.caPath,
+  ]
+})
+
+describe('pg-entra token', () => {
+  it('prints only the token of the principal the options name', async () => {
+    const { code, stdout, stderr } = await runCli(['token', ...spFlags], { AZURE_CLIENT_SECRET: sp.secret })
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
+    expect(stdout.endsWith('\n')).toBe(true)
+    const lines = stdout.trimEnd().split('\n')
+    expect(lines).toHaveLength(1)
+    const claims = jwtPayload(lines[0]!)
+    expect(claims.oid).toBe(sp.objectId)
+    expect(claims.tid).toBe(emulator.tenantId)
+    expect(claims.aud).toBe(emulator.resource)
+  })
+
+  it('takes everything from the environment the emulator prints for an application', async () => {
+    const env = emulator.env({ profile: 'service-principal', principal: sp.name })
+    const { code, stdout, stderr } = await runCli(['token'], env)
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
+    expect(jwtPayload(stdout.trim()).oid).toBe(sp.objectId)
+  })
+
+  it('--json adds the expiry, the scope and the principal', async () => {
+    const { code, stdout } = await runCli(['token', '--json', ...spFlags], { AZURE_CLIENT_SECRET: sp.secret })
+    expect(code).toBe(0)
+    const result = JSON.parse(stdout) as {
+      token: string
+      expiresOn: string
+      scope: string
+      principal: { kind: string; objectId: string; appId: string; tenantId: string; databaseUser: string | null }
+    }
+    expect(jwtPayload(result.token).oid).toBe(sp.objectId)
+    expect(Date.parse(result.expiresOn)).toBeGreaterThan(Date.now())
+    expect(result.scope).toBe(emulator.scope)
+    expect(result.principal).toMatchObject({
+      kind: 'servicePrincipal',
+      objectId: sp.objectId,
+      appId: sp.appId,
+      tenantId: emulator.tenantId,
+      databaseUser: null,
+    })
+  })
+
+  it('a wrong secret prints code, message and hint on stderr, exit 2, no stack and no secret', async () => {
+    const secret = 'wrong-secret-4f1c9a'
+    const { code, stdout, stderr } = await runCli(['token', ...spFlags, '--client-secret', secret])
+    expect(code).toBe(2)
+    expect(stdout).toBe('')
+    expect(stderr).toMatch(/^CREDENTIAL_REJECTED: .*AADSTS7000215/)
+    expect(stderr).toMatch(/\nhint: .+/)
+    expect(stderr).not.toMatch(/\n\s+at /)
+    expect(stderr).not.toContain(secret)
+  })
+
+  it('an unknown option is INVALID_OPTION pointing at --help', async () => {
+    const { code, stderr } = await runCli(['token', '--tenant', 'x'])
+    expect(code).toBe(2)
+    expect(stderr).toMatch(/^INVALID_OPTION: .*--tenant/)
+    expect(stderr).toContain('hint: see: pg-entra token --help')
+  })
+
+  it('--help shows the options and examples, exit 0', async () => {
+    const { code, stdout } = await runCli(['token', '--help'])
+    expect(code).toBe(0)
+    expect(stdout).toContain('Usage: pg-entra token')
+    expect(stdout).toContain('--client-secret')
+    expect(stdout).toContain('Examples:')
+  })
+})
+
+describe('pg-entra', () => {
+  it('without a command prints the commands and exits 2; an unknown command exits 2', async () => {
+    const bare = await runCli([])
+    expect(bare.code).toBe(2)
+    expect(bare.stdout).toMatch(/token .*\n.*whoami .*\n.*check .*\n.*psql /)
+    const unknown = await runCli(['tokens'])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain('unknown command "tokens"')
+  })
+
+  it('colours only when asked or on a terminal', async () => {
+    const args = ['token', '--tenant-id', 'x']
+    const piped = await runCli(args)
+    expect(piped.code).toBe(2)
+    expect(piped.stderr).not.toContain('\u001b[')
+    const forced = await runCli(args, { FORCE_COLOR: '1' })
+    expect(forced.stderr).toContain('\u001b[31mINVALID_OPTION:\u001b[39m')
+    const refused = await runCli(args, { FORCE_COLOR: '1', NO_COLOR: '1' })
+    expect(refused.stderr).not.toContain('\u001b[')
+  })
+})

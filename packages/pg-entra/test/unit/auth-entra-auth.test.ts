@@ -1,0 +1,184 @@
+import { inspect } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import { createEntraAuth, entraAuth, isEntraAuth } from '../../src/auth/entra-auth.js'
+import type { EntraAuthEvent } from '../../src/auth/types.js'
+import type { IdentityModule } from '../../src/identity/credential.js'
+import type { AccessToken, GetTokenOptions } from '../../src/token/access-token.js'
+import { manualClock } from '../../src/token/manual-clock.js'
+import { fakeJwt } from './_jwt.js'
+import { rejected, thrown } from './_thrown.js'
+
+const HOUR = 3_600_000
+const secret = 'Zz9~very.Secret-value_123'
+
+/** A credential that answers from a script: each call takes the next entry (a token maker or an error). */
+function scriptedCredential(clock: { now(): number }, claims: Record<string, unknown> = { upn: 'ada@contoso.com' }) {
+  const calls: { scopes: string | string[]; options: GetTokenOptions | undefined }[] = []
+  const failures: unknown[] = []
+  let serial = 0
+  let release: (() => void) | undefined
+  let gate: Promise<void> | undefined
+  return {
+    calls,
+    failNext(error: unknown) {
+      failures.push(error)
+    },
+    hold() {
+      gate = new Promise((resolve) => {
+        release = resolve
+      })
+    },
+    release() {
+      release?.()
+      gate = undefined
+    },
+    credential: {
+      async getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
+        calls.push({ scopes, options })
+        if (gate) await gate
+        if (failures.length > 0) throw failures.shift()
+        serial++
+        return { token: fakeJwt({ ...claims, n: serial }), expiresOnTimestamp: clock.now() + HOUR }
+      },
+    },
+  }
+}
+
+describe('entraAuth', () => {
+  it('makes one request for 1,000 concurrent password() calls, and then none', async () => {
+    const clock = manualClock()
+    const script = scriptedCredential(clock)
+    const auth = entraAuth({ credential: script.credential, clock, random: () => 0 })
+    script.hold()
+    const all = Array.from({ length: 1000 }, () => auth.password())
+    script.release()
+    const passwords = await Promise.all(all)
+    expect(new Set(passwords).size).toBe(1)
+    expect(script.calls).toHaveLength(1)
+    expect(script.calls[0]!.scopes).toBe('https://ossrdbms-aad.database.windows.net/.default')
+    expect(script.calls[0]!.options?.abortSignal).toBeInstanceOf(AbortSignal)
+    await auth.password()
+    expect(script.calls).toHaveLength(1)
+    expect(auth.stats().requests).toBe(1)
+    await auth.close()
+  })
+
+  it('hands out `password` as a bound function', async () => {
+    const clock = manualClock()
+    const script = scriptedCredential(clock)
+    const { password } = entraAuth({ credential: script.credential, clock })
+    expect(typeof (await password())).toBe('string')
+  })
+
+  it('refreshes refreshBeforeMinutes (default 5) before expiry', async () => {
+    for (const [minutes, dueMin] of [
+      [undefined, 55],
+      [10, 50],
+    ] as const) {
+      const clock = manualClock()
+      const script = scriptedCredential(clock)
+      const auth = entraAuth({ credential: script.credential, clock, random: () => 0, refreshBeforeMinutes: minutes })
+      await auth.password()
+      await clock.advanceAsync(dueMin * 60_000 - 1000)
+      expect(script.calls).toHaveLength(1)
+      await clock.advanceAsync(2000)
+      expect(script.calls).toHaveLength(2)
+      await auth.close()
+    }
+  })
+
+  it('derives the principal from the token and explains when it cannot', async () => {
+    const clock = manualClock()
+    const user = entraAuth({
+      credential: scriptedCredential(clock, { idtyp: 'user', upn: 'ada@contoso.com', oid: 'o' }).credential,
+      clock,
+    })
+    expect(await user.principal()).toBe('ada@contoso.com')
+    expect(await user.identity()).toMatchObject({ kind: 'user', objectId: 'o' })
+    const app = entraAuth({
+      credential: scriptedCredential(clock, { idtyp: 'app', appid: 'a', oid: 'o' }).credential,
+      clock,
+    })
+    const error = await rejected(app.principal())
+    expect(error.code).toBe('USER_NOT_DERIVABLE')
+    expect(error.message).toContain('appid')
+  })
+
+  it('reports tokens and failures to the logger and listeners, without the token or secret', async () => {
+    const clock = manualClock()
+    const script = scriptedCredential(clock)
+    const lines: string[] = []
+    const record = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+      lines.push(`${level} ${message} ${JSON.stringify(fields)}`)
+    const logger = { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') }
+    const auth = createEntraAuth({ credential: script.credential, clock, random: () => 0, logger }, { env: {} })
+    const events: EntraAuthEvent[] = []
+    const off = auth.on((event) => events.push(event))
+    const token = await auth.password()
+    script.failNext(new Error(`AADSTS7000215: Invalid client secret provided. secret=${secret} token=${token}`))
+    await auth.refresh().catch(() => undefined)
+    off()
+    expect(events.map((e) => e.type)).toContain('token')
+    expect(lines.some((line) => line.startsWith('info pg-entra: token acquired'))).toBe(true)
+    expect(lines.some((line) => line.includes('CREDENTIAL_REJECTED'))).toBe(true)
+    const everything = `${lines.join('\n')}\n${inspect(events, { depth: 10 })}`
+    expect(everything).not.toContain(token)
+    expect(everything).not.toContain(secret)
+    await auth.close()
+  })
+
+  it('shows no secret in util.inspect, JSON or errors of an EntraAuth', async () => {
+    const auth = createEntraAuth(
+      { tenantId: 'tenant-1', clientId: 'client-1', clientSecret: secret, authorityHost: 'https://127.0.0.1:1' },
+      { env: {}, loadIdentity: async () => ({}) as IdentityModule },
+    )
+    const shown = `${inspect(auth, { depth: 10, showHidden: true })}\n${JSON.stringify(auth)}\n${String(auth)}`
+    expect(shown).toContain('service principal client-1 in tenant tenant-1')
+    expect(shown).not.toContain(secret)
+    expect(isEntraAuth(auth)).toBe(true)
+    await auth.close()
+  })
+
+  it('loads @azure/identity only at the first token request', async () => {
+    let loads = 0
+    const clock = manualClock()
+    const script = scriptedCredential(clock)
+    const module = {
+      ManagedIdentityCredential: class {
+        getToken = script.credential.getToken
+      },
+    } as unknown as IdentityModule
+    const auth = createEntraAuth(
+      { managedIdentity: true, clock },
+      {
+        env: {},
+        loadIdentity: async () => {
+          loads++
+          return module
+        },
+      },
+    )
+    expect(loads).toBe(0)
+    await auth.password()
+    await auth.password()
+    expect(loads).toBe(1)
+    await auth.close()
+  })
+
+  it('validates options at once and fails later calls with CLOSED after close()', async () => {
+    expect(thrown(() => entraAuth({ clientSecret: 's', certificatePath: '/c' })).code).toBe('INVALID_OPTION')
+    const clock = manualClock()
+    const auth = entraAuth({ credential: scriptedCredential(clock).credential, clock })
+    await auth.close()
+    expect((await rejected(auth.password())).code).toBe('CLOSED')
+    expect(clock.pending()).toBe(0)
+  })
+
+  it('classifies credential errors: a null token is TOKEN_UNAVAILABLE', async () => {
+    const clock = manualClock()
+    const auth = entraAuth({ credential: { getToken: async () => null }, clock, random: () => 0 })
+    const error = await rejected(auth.password())
+    expect(error.code).toBe('TOKEN_UNAVAILABLE')
+    await auth.close()
+  })
+})
