@@ -37,8 +37,9 @@ while (Date.now() < config.deadline) {
   }
   await new Promise((resolve) => setTimeout(resolve, 100))
 }
+const stats = auth.stats()
 await pool.end()
 await auth.close()
 await redis?.quit()
-emit({ queries, failures })
+emit({ queries, failures, requests: stats.requests, store: config.store })
 process.exit(0)

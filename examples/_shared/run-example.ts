@@ -126,7 +126,10 @@ export interface RolloverRun extends ExampleRun {
  * own, since PostgreSQL 15+ lets no ordinary role create tables in `public`), the example run with the environment
  * `pg-entra-emulator start --profile service-principal` prints, then the emulator's counters judged.
  */
-export async function runExampleThroughRollovers(example: string, options: RolloverRunOptions = {}): Promise<RolloverRun> {
+export async function runExampleThroughRollovers(
+  example: string,
+  options: RolloverRunOptions = {},
+): Promise<RolloverRun> {
   const { tokenLifetimeSeconds = 10, durationSeconds = 27, connectionLifetimeSeconds = 2 } = options
   const emulator = await useEmulator()
   const name = uniqueName(`ex-${example}`)

@@ -238,19 +238,26 @@ async function main(): Promise<number> {
 /** On a terminal, one status line redrawn four times a second; piped, a plain line every few seconds. */
 function startTicker(started: number): { stop(): void } {
   const everyMs = tty ? 250 : Math.max(2, Math.min(10, Math.round(durationSeconds / 6))) * 1000
-  const timer = setInterval(() => {
+  let lastPrinted = ''
+  const show = () => {
     const line = status(Date.now() - started)
     if (tty) {
       process.stdout.write(`\r\u001b[2K${line}`)
       statusShown = true
-    } else {
+    } else if (line !== lastPrinted) {
       say(line)
     }
-  }, everyMs)
+    lastPrinted = line
+  }
+  const timer = setInterval(show, everyMs)
   return {
     stop() {
       clearInterval(timer)
-      say(status(Date.now() - started))
+      show()
+      if (tty) {
+        process.stdout.write('\n') // the final status stays on screen
+        statusShown = false
+      }
     },
   }
 }

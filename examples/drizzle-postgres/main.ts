@@ -15,7 +15,10 @@ const settings = exampleSettings()
 
 // Drizzle queries through pg-entra/postgres's client: a token for every new connection, TLS verified whatever
 // postgres.js's ssl mode says; max_lifetime makes postgres.js replace old connections.
-const db = await drizzlePostgres({ entra: {}, max: 2, max_lifetime: settings.connectionLifetimeSeconds }, { schema: { items } })
+const db = await drizzlePostgres(
+  { entra: {}, max: 2, max_lifetime: settings.connectionLifetimeSeconds },
+  { schema: { items } },
+)
 
 await db.execute(sql`
   create table if not exists example_drizzle_postgres_items (id serial primary key, name text not null)`)

@@ -17,16 +17,22 @@ const sequelize = new Sequelize(
   }),
 )
 
-const Item = sequelize.define('Item', { name: { type: DataTypes.STRING, allowNull: false } }, {
-  tableName: 'example_sequelize_items',
-})
+const Item = sequelize.define(
+  'Item',
+  { name: { type: DataTypes.STRING, allowNull: false } },
+  {
+    tableName: 'example_sequelize_items',
+  },
+)
 await Item.sync()
 
 const summary = await runPasses('sequelize', settings, async () => {
   const item = await Item.create({ name: `item at ${new Date().toISOString()}` })
   const read = await Item.findByPk(item.get('id') as number)
   if (!read) throw new Error(`row ${item.get('id')} was written but cannot be read back`)
-  const [backend] = await sequelize.query<{ pid: number }>('select pg_backend_pid() as pid', { type: QueryTypes.SELECT })
+  const [backend] = await sequelize.query<{ pid: number }>('select pg_backend_pid() as pid', {
+    type: QueryTypes.SELECT,
+  })
   return { backendPid: backend!.pid }
 })
 

@@ -13,7 +13,12 @@ async function principalEnv(prefix: string) {
   const emulator = await useEmulator()
   const name = uniqueName(prefix)
   const principal = await emulator.addPrincipal({ kind: 'servicePrincipal', name })
-  return { emulator, name, role: principal.roleName ?? name, env: emulator.env({ profile: 'service-principal', principal: name }) }
+  return {
+    emulator,
+    name,
+    role: principal.roleName ?? name,
+    env: emulator.env({ profile: 'service-principal', principal: name }),
+  }
 }
 
 describe('examples/prisma (Prisma 7 with @prisma/adapter-pg)', () => {

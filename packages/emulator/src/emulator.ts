@@ -22,6 +22,7 @@ import { createKnobs } from './knobs/index.js'
 import { startPgFront } from './pg-front/index.js'
 import type { FrontEvent } from './pg-front/types.js'
 import { createCertificateAuthority } from './pki/index.js'
+import { withoutExitCodeOverride } from './process-hooks.js'
 import type { Emulator, EmulatorDescription, StartEmulatorOptions } from './types.js'
 import { startUpstream, type UpstreamHandle } from './upstream/index.js'
 
@@ -38,10 +39,12 @@ function describeFrontEvent(e: FrontEvent): string | undefined {
   return undefined
 }
 
-/** `quote_ident`-free role DDL: the role name and password go through format() server-side. */
+/** Creates the login role, or resets its password if it exists (a reused data dir or external server). */
 async function createLoginRole(upstream: UpstreamHandle, name: string, password: string, superuser: boolean) {
   const { rows } = await upstream.adminQuery(
-    `select format('create role %I with login ${superuser ? 'superuser ' : ''}password %L', $1::text, $2::text) as ddl`,
+    `select format(
+       case when exists (select 1 from pg_catalog.pg_roles where rolname = $1) then 'alter' else 'create' end
+       || ' role %I with login ${superuser ? 'superuser ' : ''}password %L', $1::text, $2::text) as ddl`,
     [name, password],
   )
   await upstream.adminQuery(rows[0].ddl)
@@ -59,8 +62,10 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
   }
 
   try {
-    const upstreamStarting = startUpstream(options.upstream ?? { kind: 'embedded' })
+    const upstreamStarting = withoutExitCodeOverride(() => startUpstream(options.upstream ?? { kind: 'embedded' }))
     upstreamStarting.catch(() => {})
+    // registered first, so that it runs last, and also when starting fails half-way
+    cleanups.push(async () => (await upstreamStarting).stop())
     const [ca, keys] = await Promise.all([createCertificateAuthority(), createEntraKeys()])
     const serverCertificate = await ca.issueServerCertificate()
     const caPath = join(workDir, 'ca.pem')
@@ -93,7 +98,6 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     log(`entra: ${authorityHost} (tenant ${tenantId}); managed identity: ${managedIdentity.imdsHost}`)
 
     const upstream = await upstreamStarting
-    cleanups.push(() => upstream.stop())
     const issuers = { v1: v1Issuer(tenantId), v2: v2Issuer(authorityHost, tenantId) }
     const jwksUri = `${authorityHost}/${tenantId}/discovery/v2.0/keys`
     const clockSkewSeconds = options.clockSkewSeconds ?? 60
@@ -125,9 +129,12 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
 
     const database = options.database ?? upstream.database
     if (database !== upstream.database) {
-      await upstream
-        .adminQuery(`select format('create database %I', $1::text) as ddl`, [database])
-        .then(({ rows }) => upstream.adminQuery(rows[0].ddl))
+      const { rows } = await upstream.adminQuery(
+        `select format('create database %I', $1::text) as ddl
+         where not exists (select 1 from pg_catalog.pg_database where datname = $1)`,
+        [database],
+      )
+      if (rows[0]) await upstream.adminQuery(rows[0].ddl)
     }
     const pg = { host: front.host, port: front.port, database, adminUser: ADMIN_USER, adminPassword: '' }
     Object.defineProperty(pg, 'adminPassword', { value: adminPassword, enumerable: false })

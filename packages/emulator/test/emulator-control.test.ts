@@ -71,6 +71,8 @@ describe('connectEmulator', () => {
     expect(added.secret).toBe(em.principal(added.name).secret)
     expect(inspect(added)).not.toContain(added.secret!)
     expect(inspect(remote, { depth: 5 })).not.toContain(remote.pg.adminPassword)
+    // the snapshot includes what other processes added
+    expect(remote.principals.map((p) => p.name)).toEqual(em.principals.map((p) => p.name))
     expect(remote.principals.map((p) => p.name)).toContain(added.name)
   })
 

@@ -202,6 +202,8 @@ describe('tokens issued directly', () => {
     const user = decodeJwt(await em.token('shared-id', { lifetimeSeconds: 120 })).claims
     expect(user.xms_mirid).toMatch(/\/providers\/Microsoft\.ManagedIdentity\/userAssignedIdentities\/shared-id$/)
     expect(user.exp - user.iat).toBe(120)
+    const short = decodeJwt(await em.token('shared-id', { lifetimeSeconds: 5 })).claims
+    expect([short.exp - short.iat, short.nbf]).toEqual([5, short.iat])
   })
 
   it('refuses a token for an unknown principal or a group with a coded error', async () => {

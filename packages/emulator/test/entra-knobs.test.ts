@@ -60,6 +60,18 @@ describe('lifetime and refresh_in', () => {
     expect(refreshIn).toBeLessThanOrEqual(1_801_000)
   })
 
+  it("a scoped reset drops only that principal's overrides and failures", async () => {
+    await em.knobs.set({
+      principals: { 'knob-a': { tokenLifetimeSeconds: 700 }, 'knob-b': { tokenLifetimeSeconds: 800 } },
+    })
+    await em.knobs.failNext({ mode: 500, principal: 'knob-a' })
+    await em.knobs.failNext({ mode: 500, principal: 'knob-b' })
+    await em.knobs.reset({ principal: 'knob-a' })
+    expect((await requestA()).json().expires_in).toBe(3599)
+    expect((await requestB()).status).toBe(500)
+    expect((await requestB()).json().expires_in).toBe(800)
+  })
+
   it('rejects nonsense knob values with a coded error', async () => {
     await expect(em.knobs.set({ tokenLifetimeSeconds: -1 })).rejects.toMatchObject({ code: 'INVALID_KNOB' })
     await expect(em.knobs.failNext({ mode: 418 as never })).rejects.toMatchObject({ code: 'INVALID_KNOB' })

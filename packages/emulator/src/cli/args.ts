@@ -4,9 +4,11 @@ import { EmulatorError } from '../env.js'
 type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>
 
 /** node:util parseArgs, with its errors turned into a coded EmulatorError. */
-export function parseCommandArgs<T extends OptionSpec>(args: string[], options: T, usage: string) {
+export type ParsedArgs<T extends OptionSpec> = { [K in keyof T]?: T[K]['type'] extends 'string' ? string : boolean }
+
+export function parseCommandArgs<T extends OptionSpec>(args: string[], options: T, usage: string): ParsedArgs<T> {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as ParsedArgs<T>
   } catch (e) {
     throw new EmulatorError('BAD_ARGUMENTS', (e as Error).message, `see: ${usage}`)
   }

@@ -25,8 +25,12 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'start') return runStart(rest, io)
   if (command === 'token') return runToken(rest, io)
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    if (command === undefined) {
+      io.stderr.write(HELP)
+      return 2
+    }
     io.stdout.write(HELP)
-    return command === undefined ? 2 : 0
+    return 0
   }
   process.stderr.write(`BAD_ARGUMENTS: unknown command "${command}"\nhint: pg-entra-emulator --help\n`)
   return 2

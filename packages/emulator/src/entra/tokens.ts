@@ -98,13 +98,14 @@ export function createTokenMinter(deps: {
     const now = nowSeconds()
     const tenantId = opts.tenantId ?? deps.tenantId
     const expiresAt = now + Math.round(opts.lifetimeSeconds)
-    const issuedAt = Math.min(now, expiresAt - 60)
+    // an already expired token (negative lifetime) was issued a minute before it expired
+    const issuedAt = expiresAt > now ? now : expiresAt - 60
     const tokenId = b64url(16)
     const payload: Record<string, unknown> = {
       aud: opts.audience ?? OSSRDBMS_RESOURCE,
       iss: opts.issuer ?? v1Issuer(tenantId),
       iat: issuedAt,
-      nbf: now + Math.round(opts.notBeforeSeconds ?? 0),
+      nbf: issuedAt + Math.round(opts.notBeforeSeconds ?? 0),
       exp: expiresAt,
       tid: tenantId,
       uti: tokenId,

@@ -6,7 +6,7 @@ import { createPool, type EntraPgOption, type EntraPoolConfig } from './pg.js'
 
 /** The slice of Kysely's PostgresDialectConfig this adapter fills. */
 export interface EntraPostgresDialectConfig {
-  pool: () => Promise<Pool>
+  pool: Pool
 }
 
 export interface KyselyEntraConfig extends EntraPoolConfig {
@@ -15,9 +15,9 @@ export interface KyselyEntraConfig extends EntraPoolConfig {
 }
 
 /**
- * `new PostgresDialect(kyselyDialectConfig({ entra: {} }))`. The pool is created when Kysely first needs it and ended
- * by `db.destroy()`.
+ * `new PostgresDialect(kyselyDialectConfig({ entra: {} }))`. Options and TLS are checked now (nothing is fetched until
+ * the first query); `db.destroy()` ends the pool, and with it an EntraAuth the pool made.
  */
 export function kyselyDialectConfig(config: KyselyEntraConfig): EntraPostgresDialectConfig {
-  return { pool: async () => createPool(config) }
+  return { pool: createPool(config) }
 }

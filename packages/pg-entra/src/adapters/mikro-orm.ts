@@ -38,7 +38,10 @@ export function passwordDeadline(expiresOn: number, handedOutAt: number, marginM
  * The function to give MikroORM 6 as `password`. Each call resolves the current token (no network call once one is
  * cached); its `expirationChecker` turns true once pg-entra holds a newer token or this one reaches its deadline.
  */
-export function mikroOrmPassword(auth: EntraAuth, options: MikroOrmPasswordOptions = {}): () => Promise<ExpiringPassword> {
+export function mikroOrmPassword(
+  auth: EntraAuth,
+  options: MikroOrmPasswordOptions = {},
+): () => Promise<ExpiringPassword> {
   const clock = options.clock ?? systemClock
   const marginMs = options.expiryMarginMs ?? DEFAULT_EXPIRY_MARGIN_MS
   return async () => {
@@ -80,8 +83,8 @@ export interface MikroOrmConnectionOptions {
 
 /**
  * MikroORM 6 options for an Entra connection: host, port, database and TLS from `config` (pg's fields, a connection
- * string or the PG* environment), the user from the token
- * when not given (this fetches a token), and a password function whose result Knex re-asks for after each refresh.
+ * string or the PG* environment), the user from the token when not given (this fetches a token), and a password
+ * function whose result Knex asks for again after each refresh.
  */
 export async function mikroOrmOptions(config: MikroOrmEntraConfig): Promise<MikroOrmConnectionOptions> {
   const { expiryMarginMs, clock, maxConnectionLifetimeMillis, ...pgConfig } = config

@@ -1,7 +1,8 @@
 // pg-entra/postgres: postgres.js (porsager/postgres) 3 with an Entra token as the password.
 // postgres.js calls a `pass` function for every new connection, so the token stays fresh by itself. What needs care:
 // - its `ssl: 'require' | 'prefer' | 'allow'` (and a URL's sslmode=require) skip certificate verification, and it
-//   ignores PGSSLMODE / PGSSLROOTCERT: with Entra the token would cross an unverified link. Mapped to verified TLS.
+//   ignores PGSSLMODE / PGSSLROOTCERT: with Entra the token would cross an unverified link. 'require' is made to
+//   verify (as pg does); 'prefer' and 'allow', which may also fall back to no TLS, are refused (TLS_REQUIRED).
 // - a URL's `sslrootcert` would be sent to the server as a startup parameter: read here as the CA instead.
 // - without PGUSER it falls back to the OS user name: the database user is derived from the token instead.
 import type postgres from 'postgres'
@@ -13,6 +14,8 @@ import { PgEntraError } from '../errors/pg-entra-error.js'
 import { resolveEntraSsl } from './_pg-tls.js'
 
 type PostgresTypes = Record<string, postgres.PostgresType>
+// biome-ignore lint/complexity/noBannedTypes: postgres.js's own default for "no custom types"
+type NoCustomTypes = {}
 type SslOption = NonNullable<postgres.Options<PostgresTypes>['ssl']>
 
 export interface PostgresEntraExtras {
@@ -23,10 +26,10 @@ export interface PostgresEntraExtras {
   entra?: EntraAuthOptions | EntraAuth
 }
 
-export type PostgresEntraOptions<T extends PostgresTypes = {}> = postgres.Options<T> & PostgresEntraExtras
+export type PostgresEntraOptions<T extends PostgresTypes = NoCustomTypes> = postgres.Options<T> & PostgresEntraExtras
 
 /** The arguments to hand to `postgres(...)`: the URL (when one was given, its TLS parameters taken out) and options. */
-export interface ResolvedPostgres<T extends PostgresTypes = {}> {
+export interface ResolvedPostgres<T extends PostgresTypes = NoCustomTypes> {
   url: string | undefined
   options: postgres.Options<T>
   /** The EntraAuth in use (created from `entra` options, or the one given). */
@@ -40,7 +43,7 @@ export interface ResolvedPostgres<T extends PostgresTypes = {}> {
  * the URL's sslrootcert, which postgres.js ignores or would send to the server, are applied). Fails with TLS_REQUIRED
  * for TLS that is off, optional ('prefer', 'allow') or unverified unless `entra.allowUnverifiedTls`.
  */
-export async function resolvePostgres<T extends PostgresTypes = {}>(
+export async function resolvePostgres<T extends PostgresTypes = NoCustomTypes>(
   urlOrOptions?: string | PostgresEntraOptions<T>,
   maybeOptions?: PostgresEntraOptions<T>,
   env: NodeJS.ProcessEnv = process.env,
@@ -59,9 +62,13 @@ export async function resolvePostgres<T extends PostgresTypes = {}>(
   const url = givenUrl === undefined ? undefined : parsePostgresUrl(givenUrl)
   const envFields = readPgEnv(env)
   if (options.path !== undefined) {
-    throw new PgEntraError('TLS_REQUIRED', 'refusing to send an Entra token over a Unix socket, where TLS is not available', {
-      hint: 'connect with host and port over TLS',
-    })
+    throw new PgEntraError(
+      'TLS_REQUIRED',
+      'refusing to send an Entra token over a Unix socket, where TLS is not available',
+      {
+        hint: 'connect with host and port over TLS',
+      },
+    )
   }
   const ssl = postgresSsl(
     options.ssl,
@@ -87,7 +94,7 @@ export async function resolvePostgres<T extends PostgresTypes = {}>(
  * `postgres()` with Entra: `const sql = await createPostgres({ entra: {} })`. Loads postgres.js lazily; when
  * pg-entra created the EntraAuth, `sql.end()` also closes it.
  */
-export async function createPostgres<T extends PostgresTypes = {}>(
+export async function createPostgres<T extends PostgresTypes = NoCustomTypes>(
   urlOrOptions?: string | PostgresEntraOptions<T>,
   maybeOptions?: PostgresEntraOptions<T>,
 ): Promise<postgres.Sql<T>> {
@@ -113,9 +120,17 @@ const POSTGRES_JS_SSL_MODES = new Set(['require', 'prefer', 'allow', 'verify-ful
  * TLS_REQUIRED error unless the EntraAuth allows unverified TLS. `option` is postgres.js's own `ssl` option;
  * `fields` the sslmode and files from the URL or the environment.
  */
-export function postgresSsl(option: SslOption | undefined, fields: ConnectionFields, allowUnverified: boolean): SslOption {
+export function postgresSsl(
+  option: SslOption | undefined,
+  fields: ConnectionFields,
+  allowUnverified: boolean,
+): SslOption {
   const asMode = typeof option === 'string' && POSTGRES_JS_SSL_MODES.has(option)
-  const ssl = resolveEntraSsl(asMode ? undefined : option, asMode ? { ...fields, sslmode: option } : fields, allowUnverified)
+  const ssl = resolveEntraSsl(
+    asMode ? undefined : option,
+    asMode ? { ...fields, sslmode: option } : fields,
+    allowUnverified,
+  )
   return ssl === true ? 'verify-full' : ssl
 }
 

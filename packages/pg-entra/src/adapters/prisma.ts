@@ -65,13 +65,8 @@ export function prismaAdapter(poolOrConfig: PrismaEntraConfig | Pool, options?: 
       const database = `prisma_migrate_shadow_db_${randomUUID()}`
       await main.executeScript(`CREATE DATABASE "${database}"`)
       const shadowPool = poolForDatabase(pool, database)
-      const PrismaPg = await loadPrismaPg()
-      const shadow = await new PrismaPg(shadowPool as unknown as AdapterPool, { ...options, disposeExternalPool: false }).connect()
-      await assertSamePool(shadow, shadowPool)
-      const disposeShadow = shadow.dispose.bind(shadow)
-      shadow.dispose = async () => {
-        await disposeShadow()
-        // end the shadow pool first: a database with open sessions cannot be dropped
+      // end the shadow pool first: a database with open sessions cannot be dropped (@prisma/adapter-pg drops first)
+      const release = async () => {
         await shadowPool.end()
         try {
           await main.executeScript(`DROP DATABASE IF EXISTS "${database}"`)
@@ -79,7 +74,23 @@ export function prismaAdapter(poolOrConfig: PrismaEntraConfig | Pool, options?: 
           await main.dispose()
         }
       }
-      return shadow
+      try {
+        const PrismaPg = await loadPrismaPg()
+        const shadow = await new PrismaPg(shadowPool as unknown as AdapterPool, {
+          ...options,
+          disposeExternalPool: false,
+        }).connect()
+        await assertSamePool(shadow, shadowPool)
+        const disposeShadow = shadow.dispose.bind(shadow)
+        shadow.dispose = async () => {
+          await disposeShadow()
+          await release()
+        }
+        return shadow
+      } catch (error) {
+        await release().catch(() => {})
+        throw error
+      }
     },
   }
 }
@@ -107,9 +118,13 @@ function isPool(value: unknown): value is Pool {
 async function assertSamePool(adapter: PrismaPgAdapter, pool: Pool): Promise<void> {
   if ((adapter.underlyingDriver() as unknown) === pool) return
   await adapter.dispose()
-  throw new PgEntraError('INVALID_OPTION', '@prisma/adapter-pg did not accept the pg-entra pool: two copies of pg are installed', {
-    hint: 'run `npm ls pg` and make @prisma/adapter-pg and your app resolve the same pg (npm dedupe, or an "overrides" entry)',
-  })
+  throw new PgEntraError(
+    'INVALID_OPTION',
+    '@prisma/adapter-pg did not accept the pg-entra pool: two copies of pg are installed',
+    {
+      hint: 'run `npm ls pg` and make @prisma/adapter-pg and your app resolve the same pg (npm dedupe, or an "overrides" entry)',
+    },
+  )
 }
 
 async function loadPrismaPg(): Promise<typeof PrismaPgFactory> {
@@ -207,8 +222,15 @@ export async function prismaDatasource(options: PrismaDatasourceOptions): Promis
       database: resolved.database ?? resolved.user,
       user: resolved.user,
       password: await auth.password(),
-      tls: resolved.ssl === false ? false : typeof resolved.ssl === 'object' && resolved.ssl.rejectUnauthorized === false ? 'unverified' : 'verified',
-      sslRootCertPath: caFile(sslRootCertPath ?? rootCertFromConnectionString(fields.connectionString) ?? readPgEnv(process.env).sslrootcert),
+      tls:
+        resolved.ssl === false
+          ? false
+          : typeof resolved.ssl === 'object' && resolved.ssl.rejectUnauthorized === false
+            ? 'unverified'
+            : 'verified',
+      sslRootCertPath: caFile(
+        sslRootCertPath ?? rootCertFromConnectionString(fields.connectionString) ?? readPgEnv(process.env).sslrootcert,
+      ),
     }
     return {
       url: prismaUrl(parts),

@@ -108,7 +108,10 @@ export function connectionLifetime(
   now: () => number = Date.now,
 ): ConnectionLifetime {
   if (maxLifetimeSeconds !== undefined && !(maxLifetimeSeconds > 0)) {
-    throw new PgEntraError('INVALID_OPTION', `pool.maxLifetimeSeconds must be a positive number, got ${maxLifetimeSeconds}`)
+    throw new PgEntraError(
+      'INVALID_OPTION',
+      `pool.maxLifetimeSeconds must be a positive number, got ${maxLifetimeSeconds}`,
+    )
   }
   const openedAt = new WeakMap<object, number>()
   return {

@@ -37,7 +37,8 @@ export async function typeormOptions(options: TypeOrmEntraOptions): Promise<Type
       rest.replication.slaves.map(async (slave) => (await credentialsWithEntra(slave, auth)).credentials),
     ),
   }
-  return { ...rest, ...main.credentials, ...(replication ? { replication } : {}) } as TypeOrmPostgresOptions
+  const { url: _url, ...withoutUrl } = rest
+  return { ...withoutUrl, ...main.credentials, ...(replication ? { replication } : {}) } as TypeOrmPostgresOptions
 }
 
 async function credentialsWithEntra(credentials: Credentials, entra: EntraAuthOptions | EntraAuth) {

@@ -13,7 +13,7 @@ import {
   planCredential,
   planSecrets,
 } from '../identity/credential.js'
-import type { AccessToken, TokenCredential } from '../token/access-token.js'
+import type { AccessToken, GetTokenOptions, TokenCredential } from '../token/access-token.js'
 import { systemClock } from '../token/clock.js'
 import { createTokenSource } from '../token/token-source.js'
 import type { EntraAuth, EntraAuthEvent, EntraAuthLogger, EntraAuthOptions, TokenIdentity } from './types.js'
@@ -78,11 +78,21 @@ export function createEntraAuth(
     return credential
   }
 
+  const clock = options.clock ?? systemClock
+  // After the database refused a token (or on an explicit refresh) the credential's own cache would hand the same
+  // token back (MSAL serves it until 5 minutes before expiry). A CAE-style claims request for a token issued from
+  // now on makes MSAL skip its cache for the client-credential flows (secret, certificate, workload identity).
+  let skipCredentialCache = false
   const fetchToken = async (signal: AbortSignal): Promise<AccessToken> => {
     const made = await getCredential()
+    const getTokenOptions: GetTokenOptions & { claims?: string } = { abortSignal: signal }
+    if (skipCredentialCache) {
+      skipCredentialCache = false
+      getTokenOptions.claims = freshTokenClaims(clock.now())
+    }
     let token: AccessToken | null
     try {
-      token = await made.getToken(cloud.scope, { abortSignal: signal })
+      token = await made.getToken(cloud.scope, getTokenOptions)
     } catch (error) {
       throw classifyCredentialError(error, { secrets, tenantId, clientId, authorityHost: cloud.authorityHost })
     }
@@ -113,11 +123,11 @@ export function createEntraAuth(
 
   const source = createTokenSource({
     fetchToken,
-    clock: options.clock ?? systemClock,
+    clock,
     ...(options.random ? { random: options.random } : {}),
     refreshBeforeMs: (options.refreshBeforeMinutes ?? DEFAULT_REFRESH_BEFORE_MINUTES) * 60_000,
     ...(options.cache ? { store: options.cache } : {}),
-    storeKey: `${cloud.authorityHost}|${identityKey(plan)}|${cloud.scope}`,
+    storeKey: `${cloud.authorityHost}|${identityKey(plan, env)}|${cloud.scope}`,
     onEvent,
   })
 
@@ -147,8 +157,14 @@ export function createEntraAuth(
     async identity() {
       return identityOf((await source.get()).token).identity
     },
-    refresh: () => source.refresh(),
-    invalidate: (token: string) => source.invalidate(token),
+    refresh() {
+      skipCredentialCache = true
+      return source.refresh()
+    },
+    invalidate(token: string) {
+      skipCredentialCache = true
+      source.invalidate(token)
+    },
     stats: () => source.stats(),
     on(listener) {
       listeners.add(listener)
@@ -169,6 +185,11 @@ export function createEntraAuth(
   })
   Object.defineProperty(auth, 'toJSON', { enumerable: false })
   return auth
+}
+
+/** A claims request (as in a CAE challenge) for an access token issued no earlier than `now`. */
+export function freshTokenClaims(now: number): string {
+  return JSON.stringify({ access_token: { nbf: { essential: true, value: String(Math.floor(now / 1000)) } } })
 }
 
 function logEvent(logger: EntraAuthLogger | undefined, event: EntraAuthEvent): void {

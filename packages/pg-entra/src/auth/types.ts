@@ -1,7 +1,9 @@
 import type { TokenStore } from '../cache/token-store.js'
-import type { PgEntraError } from '../errors/pg-entra-error.js'
 import type { AccessToken, TokenCredential } from '../token/access-token.js'
 import type { Clock } from '../token/clock.js'
+import type { EntraAuthEvent, EntraAuthStats } from '../token/events.js'
+
+export type { EntraAuthEvent, EntraAuthStats }
 
 export type CloudName = 'public' | 'china' | 'usgov'
 
@@ -60,25 +62,6 @@ export interface EntraAuthLogger {
   info?(message: string, fields?: Record<string, unknown>): void
   warn?(message: string, fields?: Record<string, unknown>): void
   error?(message: string, fields?: Record<string, unknown>): void
-}
-
-export type EntraAuthEvent =
-  | { type: 'token'; source: 'credential' | 'cache'; expiresOn: number; refreshAt: number; fingerprint: string }
-  | { type: 'refresh-failed'; error: PgEntraError; attempt: number; retryAt: number }
-  | { type: 'warning'; error: PgEntraError }
-
-export interface EntraAuthStats {
-  /** Token requests made to the credential. */
-  requests: number
-  /** password()/token() calls answered from the cache without waiting. */
-  hits: number
-  /** Calls that waited for a request in flight. */
-  waits: number
-  failures: number
-  lastRefresh: number | undefined
-  nextRefresh: number | undefined
-  expiresOn: number | undefined
-  lastError: { code: string; message: string; at: number } | undefined
 }
 
 /** The identity behind a token, read from its claims (the token itself is not verified here). */

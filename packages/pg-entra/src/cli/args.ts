@@ -42,9 +42,12 @@ export type CredentialValues = {
 }
 
 /** parseArgs, with its TypeErrors turned into INVALID_OPTION errors that point at --help. */
-export function parseCommandArgs<T extends ParseArgsConfig>(command: string, config: T) {
+export function parseCommandArgs<T extends ParseArgsConfig>(
+  command: string,
+  config: T,
+): ReturnType<typeof parseArgs<T>> {
   try {
-    return parseArgs({ ...config, strict: true })
+    return parseArgs<T>({ ...config, strict: true })
   } catch (error) {
     throw new PgEntraError('INVALID_OPTION', (error as Error).message.replace(/\. To specify a positional.*$/s, ''), {
       hint: `see: pg-entra ${command} --help`,

@@ -13,6 +13,7 @@ export type PgEntraErrorCode =
   | 'CLOSED' // the EntraAuth was closed
 
 const BRAND = Symbol.for('pg-entra.error')
+const INSPECT = Symbol.for('nodejs.util.inspect.custom')
 
 export interface PgEntraErrorOptions {
   hint?: string
@@ -32,12 +33,20 @@ export class PgEntraError extends Error {
     this.code = code
     this.hint = options.hint
     this.details = Object.freeze({ ...options.details })
-    // `cause` is kept off the enumerable own properties so that util.inspect and JSON do not print upstream
-    // errors, which may quote a token or a secret; read it explicitly as `error.cause`.
+    // Upstream errors may quote a token or a secret: `cause` is not enumerable (JSON skips it) and the custom
+    // inspect below leaves it out (util.inspect prints a non-enumerable `cause` otherwise). Read `error.cause`.
     if (options.cause !== undefined) {
       Object.defineProperty(this, 'cause', { value: options.cause, enumerable: false, writable: false, configurable: true })
     }
     Object.defineProperty(this, BRAND, { value: true, enumerable: false })
+  }
+
+  [INSPECT](): string {
+    const details = Object.entries(this.details).filter(([, v]) => v !== undefined)
+    const lines = [`${this.stack ?? this.toString()}`]
+    if (this.hint && !lines[0]!.includes(this.hint)) lines.push(`  hint: ${this.hint}`)
+    if (details.length) lines.push(`  details: ${details.map(([k, v]) => `${k}=${String(v)}`).join(', ')}`)
+    return `${lines.join('\n')}\n  code: ${this.code}`
   }
 
   override toString(): string {

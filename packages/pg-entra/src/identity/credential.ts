@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
 import type { EntraAuthOptions } from '../auth/types.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
 import type { TokenCredential } from '../token/access-token.js'
@@ -159,19 +161,26 @@ export function describePlan(plan: CredentialPlan): string {
   }
 }
 
-/** The part of a cache key that names the identity (authority and scope are added by the caller). */
-export function identityKey(plan: CredentialPlan): string {
+/**
+ * The part of a cache key that names the identity (authority and scope are added by the caller). A shared store
+ * must never hand one identity's token to another, so where the identity is not known before a token is fetched
+ * the key is narrowed: a system-assigned identity to its app (App Service, Container Apps) or host, a given
+ * credential to its own EntraAuth, DefaultAzureCredential to the host.
+ */
+export function identityKey(plan: CredentialPlan, env: Env = {}, instance = randomUUID()): string {
   switch (plan.kind) {
     case 'given':
-      return `given:${plan.credential.constructor?.name ?? 'object'}`
+      return `given:${plan.credential.constructor?.name ?? 'object'}:${instance}`
     case 'clientSecret':
     case 'clientCertificate':
     case 'workloadIdentity':
       return `${plan.kind}:${plan.tenantId}:${plan.clientId}`
     case 'managedIdentity':
-      return `managedIdentity:${plan.userAssigned ? Object.values(plan.userAssigned)[0] : 'system'}`
+      return plan.userAssigned
+        ? `managedIdentity:${Object.entries(plan.userAssigned)[0]!.join('=')}`
+        : `managedIdentity:system:${env.WEBSITE_SITE_NAME ?? env.CONTAINER_APP_NAME ?? hostname()}`
     case 'default':
-      return 'default'
+      return `default:${hostname()}`
   }
 }
 

@@ -1,4 +1,4 @@
-import type { EntraAuthEvent, EntraAuthStats } from '../auth/types.js'
+import type { EntraAuthEvent, EntraAuthStats } from './events.js'
 import { memoryCache } from '../cache/memory-cache.js'
 import type { Lease, StoredToken, TokenStore } from '../cache/token-store.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'

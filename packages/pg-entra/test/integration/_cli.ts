@@ -1,5 +1,6 @@
 // Runs the built CLI (dist/cli.mjs) as a child process, the way a user does, with nothing ambient from the shell.
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -22,7 +23,8 @@ export function cleanEnv(env: Record<string, string | undefined> = {}): NodeJS.P
   return base
 }
 
-export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+export async function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build -w pg-entra first`)
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''

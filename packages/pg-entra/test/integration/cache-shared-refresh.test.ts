@@ -86,13 +86,23 @@ async function lastConnectionTokens(role: string, count: number): Promise<string
   return (counters.pg.byRole[role]?.tokenIds ?? []).slice(-count)
 }
 
+/** What each process and the emulator saw, for a failure message. */
+async function explain(fleet: LineChild[], principalName: string): Promise<string> {
+  const issued = (await tokenRequests(principalName)).issued.map(({ tokenId, issuedAt, via }) => ({
+    tokenId,
+    issuedAt,
+    via,
+  }))
+  return JSON.stringify({ processes: await ask(fleet, 'stats'), issued, at: Math.floor(Date.now() / 1000) })
+}
+
 async function expectOneRequestPerRefresh(configs: EntraCacheChildConfig[], principalName: string, role: string) {
   const fleet = await startChildren(configs)
 
   // Every process opens three connections at the same moment: one token request between them.
   expect(await ask(fleet, 'connect 3')).toEqual(fleet.map(() => 'ok'))
   const first = await tokenRequests(principalName)
-  expect(first.requests).toBe(1)
+  expect(first.requests, await explain(fleet, principalName)).toBe(1)
   expect(new Set(await lastConnectionTokens(role, 3 * fleet.length))).toEqual(new Set([first.issued[0]!.tokenId]))
 
   // The token rolls over: one process refreshes, the others take its token from the store.
@@ -109,7 +119,7 @@ async function expectOneRequestPerRefresh(configs: EntraCacheChildConfig[], prin
       { timeout: 8_000, interval: 500 },
     )
     .toEqual(new Set([second]))
-  expect((await tokenRequests(principalName)).requests).toBe(2)
+  expect((await tokenRequests(principalName)).requests, await explain(fleet, principalName)).toBe(2)
 
   const stats = (await ask(fleet, 'stats')).map(
     (line) => JSON.parse(line) as { requests: number; storeWarnings: number },

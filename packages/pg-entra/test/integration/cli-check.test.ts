@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:net'
+import { connect, createServer, type Server } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import { runCli, stepLine } from './_cli.js'
@@ -25,6 +25,8 @@ let otherSp: Principal
 let mi: Principal
 let noTlsServer: Server
 let noTlsPort: number
+let forwarder: Server
+let forwarderPort: number
 let closedPort: number
 
 beforeAll(async () => {
@@ -35,6 +37,15 @@ beforeAll(async () => {
   // A server that answers PostgreSQL's SSLRequest with "N": no TLS here.
   noTlsServer = createServer((socket) => socket.once('data', () => socket.end('N')))
   noTlsPort = await listen(noTlsServer)
+  // The front's certificate names 127.0.0.1, localhost and ::1; reached as 127.0.0.2 through this relay, it names
+  // the wrong host.
+  forwarder = createServer((socket) => {
+    const upstream = connect(emulator.pg.port, '127.0.0.1')
+    socket.pipe(upstream).pipe(socket)
+    socket.on('error', () => upstream.destroy())
+    upstream.on('error', () => socket.destroy())
+  })
+  forwarderPort = await listen(forwarder, '127.0.0.2')
   const probe = createServer()
   closedPort = await listen(probe)
   await new Promise((resolve) => probe.close(resolve))
@@ -42,12 +53,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((resolve) => noTlsServer?.close(resolve))
+  await new Promise((resolve) => forwarder?.close(resolve))
 })
 
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
-  )
+function listen(server: Server, host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as { port: number }).port)))
 }
 
 const spFlags = () => [
@@ -182,6 +192,15 @@ describe('pg-entra check', () => {
       AZURE_CLIENT_SECRET: sp.secret,
     })
     expectFailure(stdout, 'tls', /^TLS_CHAIN: .*chain not trusted/, /sslrootcert/)
+    expect(code).toBe(1)
+  })
+
+  it('a certificate for another host name fails the tls step, the chain being trusted', async () => {
+    const { code, stdout } = await runCli(
+      ['check', ...spFlags(), conninfo({ host: '127.0.0.2', port: forwarderPort, user: sp.roleName! })],
+      { AZURE_CLIENT_SECRET: sp.secret },
+    )
+    expectFailure(stdout, 'tls', /^TLS_HOSTNAME: .*127\.0\.0\.2/, /host name the certificate names/)
     expect(code).toBe(1)
   })
 

@@ -68,6 +68,26 @@ describe('pg-entra/pg behaviour against the emulator', () => {
     expect(role?.accepted).toBeGreaterThanOrEqual(2)
   })
 
+  it('gets a really new token from @azure/identity for the retry, past its own cache', async () => {
+    const emu = await useEmulator()
+    const sp = await emu.addPrincipal({ kind: 'servicePrincipal', name: uniqueName('retry-msal') })
+    // The first token Entra issues has the wrong audience: MSAL caches it (an hour's token) and would hand it back.
+    await emu.knobs.failNext({ mode: 'wrong-audience', count: 1, principal: sp.name })
+    const pool = createPool({
+      ...emulatorPg(emu),
+      user: sp.roleName,
+      entra: { tenantId: sp.tenantId, clientId: sp.appId, clientSecret: sp.secret, ...emulatorAuthority(emu) },
+    })
+    try {
+      expect((await pool.query('select current_user as u')).rows[0].u).toBe(sp.roleName)
+    } finally {
+      await pool.end()
+    }
+    const counters = await emu.counters()
+    expect(counters.tokenRequests.byPrincipal[sp.name]?.requests).toBe(2)
+    expect(counters.pg.byRole[sp.roleName!]).toMatchObject({ rejected: 1, accepted: 1 })
+  })
+
   it('reports TOKEN_REFUSED naming the role and the pgaadauth statement, which works when run', async () => {
     const emu = await useEmulator()
     const sp = await emu.addPrincipal({ kind: 'servicePrincipal', name: uniqueName('unmapped'), role: false })
@@ -178,9 +198,7 @@ describe('pg-entra/pg behaviour against the emulator', () => {
     const name = uniqueName('churn')
     const lifetimeSeconds = 12
     const sp = await emu.addPrincipal({ kind: 'servicePrincipal', name })
-    await emu.knobs.set({
-      principals: { ...emu.knobs.get().principals, [name]: { tokenLifetimeSeconds: lifetimeSeconds } },
-    })
+    await emu.knobs.set({ principals: { [name]: { tokenLifetimeSeconds: lifetimeSeconds } } })
     const pool = createPool({
       ...emulatorPg(emu),
       user: sp.roleName,

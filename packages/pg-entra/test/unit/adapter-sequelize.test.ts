@@ -16,7 +16,10 @@ function authFor(claims: Record<string, unknown>) {
   let issued = 0
   const auth = entraAuth({
     credential: {
-      getToken: async () => ({ token: fakeJwt({ ...claims, n: ++issued }), expiresOnTimestamp: Date.now() + 3_600_000 }),
+      getToken: async () => ({
+        token: fakeJwt({ ...claims, n: ++issued }),
+        expiresOnTimestamp: Date.now() + 3_600_000,
+      }),
     },
   })
   closers.push(auth)
@@ -104,7 +107,11 @@ describe('sequelizeOptions', () => {
     const withPassword = { ...where, entra: auth, password: 'x' } as unknown as Parameters<typeof sequelizeOptions>[0]
     expect((await rejected(sequelizeOptions(withPassword))).code).toBe('INVALID_OPTION')
     expect((await rejected(sequelizeOptions({ ...where, entra: auth, dialect: 'mysql' }))).code).toBe('INVALID_OPTION')
-    const unverified = sequelizeOptions({ ...where, entra: auth, dialectOptions: { ssl: { rejectUnauthorized: false } } })
+    const unverified = sequelizeOptions({
+      ...where,
+      entra: auth,
+      dialectOptions: { ssl: { rejectUnauthorized: false } },
+    })
     expect((await rejected(unverified)).code).toBe('TLS_REQUIRED')
   })
 })

@@ -174,6 +174,22 @@ describe('entraAuth', () => {
     expect(clock.pending()).toBe(0)
   })
 
+  it('asks the credential to skip its own cache after invalidate() and refresh(), not otherwise', async () => {
+    const clock = manualClock()
+    const script = scriptedCredential(clock)
+    const auth = entraAuth({ credential: script.credential, clock, random: () => 0 })
+    const first = await auth.password()
+    auth.invalidate(first)
+    await auth.password()
+    await auth.refresh()
+    const claims = script.calls.map((call) => (call.options as { claims?: string } | undefined)?.claims)
+    const fresh = JSON.stringify({
+      access_token: { nbf: { essential: true, value: String(Math.floor(clock.now() / 1000)) } },
+    })
+    expect(claims).toEqual([undefined, fresh, fresh])
+    await auth.close()
+  })
+
   it('classifies credential errors: a null token is TOKEN_UNAVAILABLE', async () => {
     const clock = manualClock()
     const auth = entraAuth({ credential: { getToken: async () => null }, clock, random: () => 0 })

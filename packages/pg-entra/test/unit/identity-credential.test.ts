@@ -87,6 +87,18 @@ describe('planCredential', () => {
     expect(describePlan(userAssigned)).toBe('user-assigned managed identity clientId mi-client')
   })
 
+  it("keys a shared cache so that no identity ever gets another identity's token", () => {
+    const given = { getToken: async () => null }
+    expect(identityKey(planCredential({ managedIdentity: { clientId: 'c' } }, {}))).toBe('managedIdentity:clientId=c')
+    expect(identityKey(planCredential({ managedIdentity: true }, {}), { WEBSITE_SITE_NAME: 'shop' })).toBe(
+      'managedIdentity:system:shop',
+    )
+    expect(identityKey({ kind: 'given', credential: given })).not.toBe(
+      identityKey({ kind: 'given', credential: given }),
+    )
+    expect(identityKey(planCredential({ certificatePath: '/c' }, sp))).toBe('clientCertificate:t:c')
+  })
+
   it('uses a given credential as is, and DefaultAzureCredential only with nothing else', () => {
     const credential = { getToken: async () => null }
     expect(planCredential({ credential }, { ...sp, AZURE_CLIENT_SECRET: 'x' })).toEqual({ kind: 'given', credential })

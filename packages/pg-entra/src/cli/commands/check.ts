@@ -45,10 +45,10 @@ export interface StepReport {
 }
 
 /** What a step returns: its detail line, or a warning with a hint. */
-type StepOutcome = string | { warn: string; hint: string }
+export type StepOutcome = string | { warn: string; hint: string }
 
 /** Thrown by a step for a failure that is not a PgEntraError: a message and what to do about it. */
-class StepFailure extends Error {
+export class StepFailure extends Error {
   constructor(
     message: string,
     readonly hint: string,
@@ -222,9 +222,7 @@ export const checkCommand: Command = {
     try {
       let failed = false
       for (const [step, run] of steps) {
-        const report = failed
-          ? { step, status: 'skip' as const, detail: 'skipped' }
-          : await runStep(step, run, identity)
+        const report = failed ? { step, status: 'skip' as const, detail: 'skipped' } : await runStep(step, run)
         if (report.status === 'fail') failed = true
         reports.push(report)
         print(report)
@@ -239,25 +237,17 @@ export const checkCommand: Command = {
   },
 }
 
-async function runStep(
-  step: string,
-  run: () => Promise<StepOutcome>,
-  identity: TokenIdentity | undefined,
-): Promise<StepReport> {
+async function runStep(step: string, run: () => Promise<StepOutcome>): Promise<StepReport> {
   try {
     const outcome = await run()
     if (typeof outcome === 'string') return { step, status: 'pass', detail: outcome }
     return { step, status: 'warn', detail: outcome.warn, hint: outcome.hint }
   } catch (error) {
-    return { step, status: 'fail', ...failureOf(step, error, identity) }
+    return { step, status: 'fail', ...failureOf(step, error) }
   }
 }
 
-function failureOf(
-  step: string,
-  error: unknown,
-  identity: TokenIdentity | undefined,
-): Omit<StepReport, 'step' | 'status'> {
+function failureOf(step: string, error: unknown): Omit<StepReport, 'step' | 'status'> {
   if (isPgEntraError(error)) {
     const { code, message, hint } = errorJson(error)
     return { code, detail: message, ...(hint ? { hint } : {}) }
@@ -265,10 +255,10 @@ function failureOf(
   if (error instanceof StepFailure)
     return { detail: error.message, hint: error.hint, ...(error.code ? { code: error.code } : {}) }
   const { code, message } = error as NodeJS.ErrnoException
-  return { ...(code ? { code } : {}), detail: message, hint: networkHint(step, code, identity) }
+  return { ...(code ? { code } : {}), detail: message, hint: networkHint(step, code) }
 }
 
-function networkHint(step: string, code: string | undefined, _identity: TokenIdentity | undefined): string {
+function networkHint(step: string, code: string | undefined): string {
   switch (code) {
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
@@ -288,7 +278,8 @@ function networkHint(step: string, code: string | undefined, _identity: TokenIde
   }
 }
 
-function compareUser(identity: TokenIdentity, givenUser: string, who: string): StepOutcome {
+/** The claims step's verdict on `givenUser` for this identity; throws StepFailure when it cannot work. */
+export function compareUser(identity: TokenIdentity, givenUser: string, who: string): StepOutcome {
   const derived = identity.databaseUser
   if (identity.kind === 'user' && derived && derived.toLowerCase() !== givenUser.toLowerCase()) {
     throw new StepFailure(

@@ -1,0 +1,201 @@
+// Entra failing under a pg-entra pool, every fault the emulator can inject, each on its own principal:
+// - while a valid token is cached, faults on its refresh cost no connect;
+// - once no valid token is left, connects fail with a coded error within a bound (no hang, no unhandled
+//   rejection), and the pool recovers by itself once Entra answers again.
+import { afterAll, beforeAll, describe, it } from 'vitest'
+import type { FailureMode } from '../../../emulator/src/index.js'
+import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { createPool } from '../../src/adapters/pg.js'
+import { entraAuth } from '../../src/auth/entra-auth.js'
+import { isPgEntraError } from '../../src/errors/pg-entra-error.js'
+import {
+  describeError,
+  type Emu,
+  eventually,
+  frontOf,
+  type Outcome,
+  recordUnhandledRejections,
+  seenBy,
+  shortLivedPrincipal,
+  sleep,
+  spOptions,
+  within,
+} from './_reliability.js'
+
+const MODES: FailureMode[] = [500, 503, 429, 'hang', 'reset', 'malformed', 'wrong-audience']
+
+const unhandled = recordUnhandledRejections()
+beforeAll(() => unhandled.install())
+afterAll(() => unhandled.uninstall())
+
+/** A pool that opens a new connection for every query (maxUses: 1), recording its idle-client errors. */
+function connectingPool(emu: Emu, user: string, auth: ReturnType<typeof entraAuth>) {
+  const pool = createPool({ ...frontOf(emu), user, entra: auth, max: 2, maxUses: 1 })
+  const errors: string[] = []
+  pool.on('error', (error) => errors.push(describeError(error)))
+  return { pool, errors }
+}
+
+/**
+ * Faults on the refresh of a cached, valid token. Tokens live 30 s (refreshed from about 12 s, usable until 27 s);
+ * a hung request is only given up after pg-entra's 30 s request timeout, so that one uses 100 s tokens and one fault.
+ */
+async function faultsWhileCached(emu: Emu, mode: FailureMode) {
+  const hang = mode === 'hang'
+  const lifetimeSeconds = hang ? 100 : 30
+  const count = hang ? 1 : 3
+  const sp = await shortLivedPrincipal(emu, uniqueName(`cached-${mode}`), lifetimeSeconds)
+  const auth = entraAuth(spOptions(emu, sp))
+  const { pool, errors } = connectingPool(emu, sp.roleName!, auth)
+  const failedConnects: string[] = []
+  let connectsAfterInjection = 0
+  try {
+    await pool.query('select 1')
+    const firstTokenId = (await seenBy(emu, sp)).issued.at(-1)?.tokenId
+    await emu.knobs.failNext({ mode, count, principal: sp.name, retryAfterSeconds: 1 })
+    let stop = false
+    const load = (async () => {
+      while (!stop) {
+        connectsAfterInjection++
+        await pool.query('select 1').catch((error: unknown) => failedConnects.push(describeError(error)))
+        await sleep(300)
+      }
+    })()
+    // Rolled over: every fault consumed, and the front accepted a connection carrying a token newer than the first.
+    const rolledOver = await eventually(
+      async () => {
+        const seen = await seenBy(emu, sp)
+        const last = seen.acceptedTokenIds.at(-1)
+        return seen.failuresInjected >= count && last !== undefined && last !== firstTokenId
+      },
+      lifetimeSeconds * 1000,
+      500,
+    )
+    stop = true
+    await load
+    const seen = await seenBy(emu, sp)
+    return {
+      mode,
+      failedConnects,
+      poolErrors: errors,
+      faultsConsumed: seen.failuresInjected,
+      refreshFailuresSeen: auth.stats().failures > 0,
+      rolledOver,
+      connectedUnderFaults: connectsAfterInjection >= 3,
+    }
+  } finally {
+    await pool.end()
+    await auth.close()
+    await emu.knobs.reset({ principal: sp.name })
+  }
+}
+
+/** What a connect attempt ended with, in terms an assertion can compare (`code` is `allowed` joined when it is one). */
+function summarize(outcome: Outcome<unknown>, allowed: string[]) {
+  if (!outcome.settled) return { settled: false, afterMs: outcome.ms }
+  if (outcome.ok) return { settled: true, failed: false }
+  const error = outcome.error
+  const code = String((error as { code?: unknown }).code)
+  return {
+    settled: true,
+    failed: true,
+    pgEntraError: isPgEntraError(error),
+    code: allowed.includes(code) ? allowed.join(' | ') : `${code} (${describeError(error)})`,
+    hinted: isPgEntraError(error) && typeof error.hint === 'string' && error.hint.length > 0,
+  }
+}
+
+/** A hung token request is abandoned after pg-entra's 30 s request timeout; anything else fails at once. */
+const boundMs = (mode: FailureMode) => (mode === 'hang' ? 50_000 : 20_000)
+
+/**
+ * The codes a connect may get when nothing valid is left: Entra unreachable (it failed, hung, or answered garbage);
+ * for tokens of the wrong audience, the server refusing them, or pg-entra refusing them itself.
+ */
+const expectedCodes = (mode: FailureMode) =>
+  mode === 'wrong-audience' ? ['TOKEN_REFUSED', 'TOKEN_UNAVAILABLE'] : ['ENTRA_UNREACHABLE']
+
+/** Faults that persist past the expiry of an 8 s token; then Entra answers again. */
+async function faultsPastExpiry(emu: Emu, mode: FailureMode) {
+  const sp = await shortLivedPrincipal(emu, uniqueName(`expired-${mode}`), 8)
+  const auth = entraAuth(spOptions(emu, sp))
+  const { pool, errors } = connectingPool(emu, sp.roleName!, auth)
+  try {
+    await pool.query('select 1')
+    const { expiresOnTimestamp } = await auth.token()
+    await emu.knobs.failNext({ mode, count: 100_000, principal: sp.name, retryAfterSeconds: 1 })
+    await sleep(Math.max(0, expiresOnTimestamp - Date.now()) + 500)
+    const first = summarize(await within(pool.query('select 1'), boundMs(mode)), expectedCodes(mode))
+    const second = summarize(await within(pool.query('select 1'), boundMs(mode)), expectedCodes(mode))
+    const issuedBefore = (await seenBy(emu, sp)).issued.length
+    await emu.knobs.reset({ principal: sp.name })
+    // Backoff is capped at 30 s, and a hung request still in flight is given up after 30 s.
+    const recovered = await eventually(
+      () =>
+        pool.query('select 1').then(
+          () => true,
+          () => false,
+        ),
+      75_000,
+      1_000,
+    )
+    return {
+      mode,
+      first,
+      second,
+      recovered,
+      newTokenAfterRecovery: (await seenBy(emu, sp)).issued.length > issuedBefore,
+      poolErrors: errors,
+    }
+  } finally {
+    await pool.end()
+    await auth.close()
+    await emu.knobs.reset({ principal: sp.name })
+  }
+}
+
+describe.concurrent('Entra faults under a pg-entra pool', () => {
+  it('with a valid token cached, faults on the refresh cost no connect', { timeout: 180_000 }, async ({ expect }) => {
+    const emu = await useEmulator()
+    const results = await Promise.all(MODES.map((mode) => faultsWhileCached(emu, mode)))
+    expect(results).toEqual(
+      MODES.map((mode) => ({
+        mode,
+        failedConnects: [],
+        poolErrors: [],
+        faultsConsumed: mode === 'hang' ? 1 : 3,
+        refreshFailuresSeen: true,
+        rolledOver: true,
+        connectedUnderFaults: true,
+      })),
+    )
+    expect(unhandled.seen.map(describeError)).toEqual([])
+  })
+
+  it(
+    'with no valid token left, connects fail with a coded error within a bound, then recover',
+    { timeout: 180_000 },
+    async ({ expect }) => {
+      const emu = await useEmulator()
+      const results = await Promise.all(MODES.map((mode) => faultsPastExpiry(emu, mode)))
+      const failedFast = (mode: FailureMode) => ({
+        settled: true,
+        failed: true,
+        pgEntraError: true,
+        code: expectedCodes(mode).join(' | '),
+        hinted: true,
+      })
+      expect(results).toEqual(
+        MODES.map((mode) => ({
+          mode,
+          first: failedFast(mode),
+          second: failedFast(mode),
+          recovered: true,
+          newTokenAfterRecovery: true,
+          poolErrors: [],
+        })),
+      )
+      expect(unhandled.seen.map(describeError)).toEqual([])
+    },
+  )
+})

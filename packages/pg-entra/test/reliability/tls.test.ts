@@ -1,0 +1,276 @@
+// A token never travels to a server that offers no TLS, nor over TLS whose certificate does not verify. The servers
+// here are impostors written for the test: they record every byte they receive (decrypted, for the TLS one) and
+// ask for a cleartext password, as a PostgreSQL server does before it takes an Entra token.
+import { writeFileSync } from 'node:fs'
+import net from 'node:net'
+import tls from 'node:tls'
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createCertificateAuthority } from '../../../emulator/src/pki/index.js'
+import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { Client, createPool } from '../../src/adapters/pg.js'
+import { entraAuth } from '../../src/auth/entra-auth.js'
+import type { EntraAuth } from '../../src/auth/types.js'
+import { isPgEntraError } from '../../src/errors/pg-entra-error.js'
+import type { Emu, Principal } from './_reliability.js'
+
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+const AUTHENTICATION_CLEARTEXT_PASSWORD = Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 3])
+
+function fatal(code: string, message: string): Buffer {
+  const body = Buffer.from(`SFATAL\0C${code}\0M${message}\0\0`)
+  const head = Buffer.alloc(5)
+  head[0] = 0x45
+  head.writeUInt32BE(body.length + 4, 1)
+  return Buffer.concat([head, body])
+}
+
+type Negotiation = 'decline-tls' | 'skip-negotiation' | { key: string; cert: string }
+
+interface Impostor {
+  host: string
+  port: number
+  /** every byte received, decrypted when TLS was negotiated */
+  received(): Buffer
+  close(): Promise<void>
+}
+
+/**
+ * A PostgreSQL impostor. 'decline-tls' answers N to SSLRequest; 'skip-negotiation' answers an SSLRequest with a
+ * password request at once; a key and certificate make it accept TLS with them. Then it asks for a cleartext
+ * password, records it, and refuses the login.
+ */
+async function startImpostor(negotiation: Negotiation, host = '127.0.0.1'): Promise<Impostor> {
+  const chunks: Buffer[] = []
+  const sockets = new Set<net.Socket>()
+  const converse = (socket: net.Socket, first: Buffer) => {
+    // After the (optional) TLS step: the startup message, then a password message.
+    let stage: 'startup' | 'password' | 'done' = 'startup'
+    const onData = (data: Buffer) => {
+      chunks.push(data)
+      if (stage === 'startup') {
+        stage = 'password'
+        socket.write(AUTHENTICATION_CLEARTEXT_PASSWORD)
+      } else if (stage === 'password') {
+        stage = 'done'
+        socket.end(fatal('28P01', 'password authentication failed'))
+      }
+    }
+    socket.on('data', onData)
+    if (first.length > 0) onData(first)
+  }
+  const server = net.createServer((raw) => {
+    sockets.add(raw)
+    raw.on('close', () => sockets.delete(raw))
+    raw.on('error', () => {})
+    raw.once('data', (data: Buffer) => {
+      const isSslRequest = data.subarray(0, 8).equals(SSL_REQUEST)
+      if (!isSslRequest) return converse(raw, data) // a client that starts without TLS: data is the startup message
+      chunks.push(SSL_REQUEST)
+      const rest = data.subarray(8)
+      if (negotiation === 'decline-tls') {
+        raw.write('N')
+        return converse(raw, rest)
+      }
+      if (negotiation === 'skip-negotiation') {
+        raw.write(AUTHENTICATION_CLEARTEXT_PASSWORD)
+        return converse(raw, rest)
+      }
+      raw.write('S')
+      const secure = new tls.TLSSocket(raw, { isServer: true, key: negotiation.key, cert: negotiation.cert })
+      secure.on('error', () => {})
+      converse(secure, Buffer.alloc(0))
+    })
+  })
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, host, resolve))
+  return {
+    host,
+    port: (server.address() as net.AddressInfo).port,
+    received: () => Buffer.concat(chunks),
+    async close() {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+/** What the test needs to know of each attempt: whether pg-entra refused with a coded error whose hint is about TLS. */
+function refusal(error: unknown) {
+  return {
+    pgEntraError: isPgEntraError(error),
+    code: (error as { code?: unknown } | undefined)?.code,
+    hinted: isPgEntraError(error) && typeof error.hint === 'string' && /tls|ssl|certificate/i.test(error.hint),
+  }
+}
+
+const TLS_REFUSED = { pgEntraError: true, code: 'TLS_REQUIRED', hinted: true }
+
+/** Runs every attempt (each must fail) and returns how each failed, by name. */
+async function outcomesOf(tries: Record<string, () => Promise<unknown>>) {
+  const outcomes: Record<string, { error: unknown; refusal: ReturnType<typeof refusal> }> = {}
+  for (const [name, attempt] of Object.entries(tries)) {
+    const error = await failureOf(attempt)
+    outcomes[name] = { error, refusal: refusal(error) }
+  }
+  return {
+    refusals: Object.fromEntries(Object.entries(outcomes).map(([name, o]) => [name, o.refusal])),
+    /** the driver's own code: the error's, or its cause's when pg-entra wrapped it */
+    driverCodes: Object.values(outcomes).map((o) => {
+      const e = o.error as { code?: unknown; cause?: { code?: unknown } }
+      return isPgEntraError(e) ? e.cause?.code : e.code
+    }),
+    expected: Object.fromEntries(Object.keys(tries).map((name) => [name, TLS_REFUSED])),
+  }
+}
+
+async function failureOf(attempt: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await attempt()
+  } catch (error) {
+    return error
+  }
+  throw new Error('the connection was expected to fail')
+}
+
+/** Connect attempts through pg-entra's Client and pool, with the ssl settings users write. */
+function attempts(emu: Emu, sp: Principal, auth: EntraAuth, impostor: Impostor, caPath: string) {
+  const base = { host: impostor.host, port: impostor.port, database: 'postgres', user: sp.roleName! }
+  const url = `postgres://${encodeURIComponent(sp.roleName!)}@${impostor.host}:${impostor.port}/postgres`
+  const viaPool = (config: object) => async () => {
+    const pool = createPool({ ...config, entra: auth, max: 1 })
+    pool.on('error', () => {})
+    try {
+      await pool.query('select 1')
+    } finally {
+      await pool.end()
+    }
+  }
+  const viaClient = (config: object) => async () => {
+    const client = new Client({ ...config, entra: auth })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+    } finally {
+      await client.end().catch(() => {})
+    }
+  }
+  return {
+    'pool, default ssl': viaPool(base),
+    'pool, ssl: { ca }': viaPool({ ...base, ssl: { ca: emu.ca } }),
+    'client, ssl: true': viaClient({ ...base, ssl: true }),
+    'client, sslmode=verify-full with sslrootcert': viaClient({
+      connectionString: `${url}?sslmode=verify-full&sslrootcert=${encodeURIComponent(caPath)}`,
+    }),
+    'pool, sslmode=require': viaPool({ connectionString: `${url}?sslmode=require` }),
+  }
+}
+
+describe('TLS: no token without verified TLS', () => {
+  let emu: Emu
+  let sp: Principal
+  let auth: EntraAuth
+  let token: string
+  beforeAll(async () => {
+    emu = await useEmulator()
+    sp = await emu.addPrincipal({ kind: 'servicePrincipal', name: uniqueName('tls-impostor') })
+    auth = entraAuth({
+      tenantId: sp.tenantId,
+      clientId: sp.appId!,
+      clientSecret: sp.secret!,
+      authorityHost: emu.authorityHost,
+      authorityCa: emu.ca,
+    })
+    token = (await auth.token()).token // cached: every attempt below has a token it could send
+  })
+  afterAll(() => auth?.close())
+
+  it('the impostors record a password sent to them (control: plain pg with the token as password)', async () => {
+    const plain = await startImpostor('decline-tls')
+    const authority = await createCertificateAuthority()
+    const untrusted = await startImpostor(await authority.issueServerCertificate())
+    try {
+      const toPlain = new pg.Client({ host: plain.host, port: plain.port, user: 'x', password: token, ssl: false })
+      await failureOf(() => toPlain.connect())
+      expect(plain.received().includes(token)).toBe(true)
+      const toUntrusted = new pg.Client({
+        host: untrusted.host,
+        port: untrusted.port,
+        user: 'x',
+        password: token,
+        ssl: { rejectUnauthorized: false },
+      })
+      await failureOf(() => toUntrusted.connect())
+      expect(untrusted.received().includes(token)).toBe(true)
+    } finally {
+      await plain.close()
+      await untrusted.close()
+    }
+  })
+
+  for (const negotiation of ['decline-tls', 'skip-negotiation'] as const) {
+    it(`a server that offers no TLS (${negotiation}) gets no token, and pg-entra says TLS_REQUIRED`, async () => {
+      const impostor = await startImpostor(negotiation)
+      try {
+        const { refusals, expected } = await outcomesOf(attempts(emu, sp, auth, impostor, emu.caPath))
+        expect(impostor.received().length).toBeGreaterThan(0) // the client did talk to it
+        expect(impostor.received().includes(token)).toBe(false)
+        expect(impostor.received().includes(token.split('.')[2]!)).toBe(false)
+        expect(refusals).toEqual(expected)
+      } finally {
+        await impostor.close()
+      }
+    })
+  }
+
+  it('a TLS server whose certificate chains to an untrusted CA gets no token', async () => {
+    const authority = await createCertificateAuthority({ commonName: 'impostor CA' })
+    const impostor = await startImpostor(await authority.issueServerCertificate())
+    try {
+      const { refusals, expected } = await outcomesOf(attempts(emu, sp, auth, impostor, emu.caPath))
+      expect(impostor.received().includes(token)).toBe(false)
+      expect(refusals).toEqual(expected)
+    } finally {
+      await impostor.close()
+    }
+  })
+
+  it('a TLS server whose certificate, from a trusted CA, names another host gets no token', async () => {
+    // The certificate covers 127.0.0.1, ::1 and localhost; the impostor listens on 127.0.0.2 (still loopback).
+    const authority = await createCertificateAuthority({ commonName: 'trusted CA' })
+    const impostor = await startImpostor(await authority.issueServerCertificate(), '127.0.0.2')
+    const caPath = `${emu.workDir}/reliability-${process.pid}-trusted-ca.pem`
+    writeFileSync(caPath, authority.caPem)
+    const base = { host: impostor.host, port: impostor.port, database: 'postgres', user: sp.roleName! }
+    try {
+      const tries: Record<string, () => Promise<unknown>> = {
+        'pool, ssl: { ca }': async () => {
+          const pool = createPool({ ...base, ssl: { ca: authority.caPem }, entra: auth, max: 1 })
+          pool.on('error', () => {})
+          try {
+            await pool.query('select 1')
+          } finally {
+            await pool.end()
+          }
+        },
+        'client, sslmode=verify-full with sslrootcert': async () => {
+          const client = new Client({
+            connectionString: `postgres://${sp.roleName}@${impostor.host}:${impostor.port}/postgres?sslmode=verify-full&sslrootcert=${encodeURIComponent(caPath)}`,
+            entra: auth,
+          })
+          client.on('error', () => {})
+          try {
+            await client.connect()
+          } finally {
+            await client.end().catch(() => {})
+          }
+        },
+      }
+      const { refusals, driverCodes, expected } = await outcomesOf(tries)
+      expect(driverCodes).toEqual(['ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_TLS_CERT_ALTNAME_INVALID']) // not the chain
+      expect(impostor.received().includes(token)).toBe(false)
+      expect(refusals).toEqual(expected)
+    } finally {
+      await impostor.close()
+    }
+  })
+})
