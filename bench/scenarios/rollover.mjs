@@ -7,6 +7,8 @@ const pool = await createContenderPool(config.contender, config, {
   max: config.poolSize,
   maxLifetimeSeconds: config.maxLifetimeSeconds,
 })
+// Warm: the first token and connection are start-up, not rollover.
+await pool.query('select 1')
 const acquisitions = []
 let failures = 0
 const deadline = Date.now() + config.durationSeconds * 1000

@@ -4,7 +4,6 @@ import { runExampleThroughRollovers } from '../_shared/run-example.js'
 describe('examples/pg (node-postgres, pg-entra/pg)', () => {
   it('keeps querying through token rollovers: no failed query, every new connection carries the current token', async () => {
     const run = await runExampleThroughRollovers('pg')
-    console.log(JSON.stringify({ summary: run.summary, verdict: run.verdict }))
 
     expect(run.exitCode, run.stderr).toBe(0)
     expect(run.summary).toMatchObject({ example: 'pg', failures: 0, errors: [], user: run.role })

@@ -22,7 +22,6 @@ import { createKnobs } from './knobs/index.js'
 import { startPgFront } from './pg-front/index.js'
 import type { FrontEvent } from './pg-front/types.js'
 import { createCertificateAuthority } from './pki/index.js'
-import { withoutExitCodeOverride } from './process-hooks.js'
 import type { Emulator, EmulatorDescription, StartEmulatorOptions } from './types.js'
 import { startUpstream, type UpstreamHandle } from './upstream/index.js'
 
@@ -62,7 +61,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
   }
 
   try {
-    const upstreamStarting = withoutExitCodeOverride(() => startUpstream(options.upstream ?? { kind: 'embedded' }))
+    const upstreamStarting = startUpstream(options.upstream ?? { kind: 'embedded' })
     upstreamStarting.catch(() => {})
     // registered first, so that it runs last, and also when starting fails half-way
     cleanups.push(async () => (await upstreamStarting).stop())

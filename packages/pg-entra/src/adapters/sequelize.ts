@@ -4,7 +4,7 @@
 // pool growth, retries (sequelize #17411) and each read replica (sequelize #15979) alike. The hook here sets a fresh
 // password (and the user derived from the token) every time. Sequelize's pool has no maximum connection lifetime:
 // `pool.maxLifetimeSeconds` adds one (an afterConnect stamp checked by pool.validate).
-import type { Config, ConnectionOptions, Options, PoolOptions, ReplicationOptions } from 'sequelize'
+import type { ConnectionOptions, Options, PoolOptions, ReplicationOptions } from 'sequelize'
 import type { EntraAuth, EntraAuthOptions } from '../auth/types.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
 import { type EntraClientConfig, resolvePgConfig } from './pg.js'
@@ -66,16 +66,16 @@ export async function sequelizeOptions(options: SequelizeEntraOptions): Promise<
     hooks: {
       ...hooks,
       beforeConnect: chain(freshPassword(password, username), hooks?.beforeConnect),
-      afterConnect: chain(
-        lifetime.stamp as Hook<'afterConnect'>,
-        forgetPassword as Hook<'afterConnect'>,
-        hooks?.afterConnect,
-      ),
+      afterConnect: chain(lifetime.stamp as Hook<'afterConnect'>, hooks?.afterConnect),
     },
   }
 }
 
-/** The beforeConnect hook: a fresh token for every physical connection, kept out of util.inspect. */
+/**
+ * The beforeConnect hook: a fresh token for every physical connection, non-enumerable so that util.inspect and JSON
+ * of Sequelize's config do not show it. (It is not cleared after connecting: another connect may be between its
+ * hooks and its read of the config at that moment.)
+ */
 export function freshPassword(password: () => Promise<string>, username: string | undefined): Hook<'beforeConnect'> {
   return async (config) => {
     Object.defineProperty(config, 'password', {
@@ -86,10 +86,6 @@ export function freshPassword(password: () => Promise<string>, username: string 
     })
     if (!config.username && username) config.username = username
   }
-}
-
-function forgetPassword(_connection: unknown, config: Config): void {
-  Object.defineProperty(config, 'password', { value: undefined, enumerable: false, writable: true, configurable: true })
 }
 
 export interface ConnectionLifetime {
