@@ -20,7 +20,8 @@ Options:
   -h, --help             this help
 
 The default directory holds one system-assigned managed identity and one service principal with a secret,
-each with a database role created by pgaadauth_create_principal_with_oid.
+each with an admin database role (member of azure_pg_admin, which may create in schema public) created by
+pgaadauth_create_principal_with_oid.
 
 Examples:
   eval "$(pg-entra-emulator start)" &          # or run it in its own shell and copy the exports
@@ -45,9 +46,10 @@ export function formatEnv(env: Record<string, string>, json: boolean): string {
 export function defaultDirectory(profile: Profile, principal: string | undefined): PrincipalSpec[] {
   const mi = profile === 'managed-identity' && principal ? principal : 'demo-app'
   const sp = profile === 'service-principal' && principal ? principal : 'demo-sp'
+  // Admins, like the Entra administrator Azure's portal sets up: they may create tables in public.
   return [
-    { kind: 'managedIdentity', name: mi, assignment: 'system' },
-    { kind: 'servicePrincipal', name: sp },
+    { kind: 'managedIdentity', name: mi, assignment: 'system', role: { admin: true } },
+    { kind: 'servicePrincipal', name: sp, role: { admin: true } },
   ]
 }
 

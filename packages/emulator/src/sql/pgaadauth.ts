@@ -111,4 +111,6 @@ grant execute on function public.pgaadauth_create_principal_with_oid(text, text,
   to azure_pg_admin;
 grant execute on function public.pgaadauth_create_principal(text, boolean, boolean) to azure_pg_admin;
 grant execute on function public.pgaadauth_list_principals(boolean) to azure_pg_admin;
+-- Since PostgreSQL 15 only the database owner may create in public; Entra admins may, as on Azure's servers.
+grant usage, create on schema public to azure_pg_admin;
 `

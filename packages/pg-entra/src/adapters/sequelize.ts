@@ -135,8 +135,9 @@ function withUsername(replication: ReplicationOptions, username: string | undefi
   return { read: replication.read.map(fill), write: fill(replication.write) }
 }
 
-function chain<F extends (...args: never[]) => unknown>(...hooks: (F | undefined)[]): F {
-  const present = hooks.filter((hook): hook is F => hook !== undefined)
+/** One hook running `hooks` in order; Sequelize also accepts an array of hooks where one is typed. */
+function chain<F extends (...args: never[]) => unknown>(...hooks: (F | F[] | undefined)[]): F {
+  const present = hooks.flat().filter((hook): hook is F => typeof hook === 'function')
   return (async (...args: Parameters<F>) => {
     for (const hook of present) await hook(...args)
   }) as unknown as F

@@ -3,8 +3,8 @@
 // - once no valid token is left, connects fail with a coded error within a bound (no hang, no unhandled
 //   rejection), and the pool recovers by itself once Entra answers again.
 import { afterAll, beforeAll, describe, it } from 'vitest'
-import type { FailureMode } from '../../../emulator/src/index.js'
 import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import type { FailureMode } from '../../../emulator/src/index.js'
 import { createPool } from '../../src/adapters/pg.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
 import { isPgEntraError } from '../../src/errors/pg-entra-error.js'
@@ -172,30 +172,28 @@ describe.concurrent('Entra faults under a pg-entra pool', () => {
     expect(unhandled.seen.map(describeError)).toEqual([])
   })
 
-  it(
-    'with no valid token left, connects fail with a coded error within a bound, then recover',
-    { timeout: 180_000 },
-    async ({ expect }) => {
-      const emu = await useEmulator()
-      const results = await Promise.all(MODES.map((mode) => faultsPastExpiry(emu, mode)))
-      const failedFast = (mode: FailureMode) => ({
-        settled: true,
-        failed: true,
-        pgEntraError: true,
-        code: expectedCodes(mode).join(' | '),
-        hinted: true,
-      })
-      expect(results).toEqual(
-        MODES.map((mode) => ({
-          mode,
-          first: failedFast(mode),
-          second: failedFast(mode),
-          recovered: true,
-          newTokenAfterRecovery: true,
-          poolErrors: [],
-        })),
-      )
-      expect(unhandled.seen.map(describeError)).toEqual([])
-    },
-  )
+  it('with no valid token left, connects fail with a coded error within a bound, then recover', {
+    timeout: 180_000,
+  }, async ({ expect }) => {
+    const emu = await useEmulator()
+    const results = await Promise.all(MODES.map((mode) => faultsPastExpiry(emu, mode)))
+    const failedFast = (mode: FailureMode) => ({
+      settled: true,
+      failed: true,
+      pgEntraError: true,
+      code: expectedCodes(mode).join(' | '),
+      hinted: true,
+    })
+    expect(results).toEqual(
+      MODES.map((mode) => ({
+        mode,
+        first: failedFast(mode),
+        second: failedFast(mode),
+        recovered: true,
+        newTokenAfterRecovery: true,
+        poolErrors: [],
+      })),
+    )
+    expect(unhandled.seen.map(describeError)).toEqual([])
+  })
 })

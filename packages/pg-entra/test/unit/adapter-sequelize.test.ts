@@ -84,6 +84,11 @@ describe('sequelizeOptions', () => {
     await hooksOf(options).beforeConnect(config)
     await hooksOf(options).afterConnect({}, config)
     expect(seen).toEqual([(await auth.token()).token, (await auth.token()).token])
+
+    const arrays = { beforeConnect: [() => void seen.push('first'), () => void seen.push('second')] }
+    const withArrays = await sequelizeOptions({ ...where, entra: auth, hooks: arrays as never })
+    await hooksOf(withArrays).beforeConnect({})
+    expect(seen.slice(-2)).toEqual(['first', 'second'])
   })
 
   it('gives each replica the derived user', async () => {
