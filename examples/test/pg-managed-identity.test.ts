@@ -17,7 +17,10 @@ describe('examples/pg (node-postgres) as a user-assigned managed identity', () =
     // What `pg-entra-emulator start` (the managed-identity profile) prints, as App Service sets it: IDENTITY_ENDPOINT,
     // IDENTITY_HEADER and AZURE_CLIENT_ID for a user-assigned identity. No PGUSER: the user comes from the token.
     const env = emulator.env({ profile: 'managed-identity', principal: name })
-    expect(env).toMatchObject({ IDENTITY_ENDPOINT: emulator.managedIdentity.endpoint, AZURE_CLIENT_ID: identity.clientId })
+    expect(env).toMatchObject({
+      IDENTITY_ENDPOINT: emulator.managedIdentity.endpoint,
+      AZURE_CLIENT_ID: identity.clientId,
+    })
     expect(env.AZURE_CLIENT_SECRET).toBeUndefined()
     const run = await runExample('pg', {
       ...env,
@@ -37,8 +40,9 @@ describe('examples/pg (node-postgres) as a user-assigned managed identity', () =
     expect(issued.every((token) => token.via === 'managed-identity')).toBe(true)
     const requests = (await emulator.requestLog()).filter((entry) => entry.principal === name)
     expect(requests.length).toBeGreaterThanOrEqual(issued.length)
-    expect(requests.every((entry) => entry.server === 'managed-identity' && entry.params.client_id === identity.clientId))
-      .toBe(true)
+    expect(
+      requests.every((entry) => entry.server === 'managed-identity' && entry.params.client_id === identity.clientId),
+    ).toBe(true)
     const byRole = counters.pg.byRole[role]
     const verdict = judgeRollover(issued, byRole?.tokenIds ?? [], byRole?.rejected ?? 0)
     expect(verdict).toMatchObject({ rejected: 0, staleConnections: 0, foreignTokens: 0 })

@@ -24,6 +24,8 @@ export default async function setup(project: TestProject) {
 
   const { startEmulator } = await import('../../packages/emulator/src/index.js')
   const emulator = await startEmulator({
+    // Strict: a stale token must be refused in tests, not accepted for another minute (the default skew).
+    clockSkewSeconds: 2,
     log: process.env.EMULATOR_LOG ? (line: string) => console.error(`[emulator] ${line}`) : undefined,
   })
   project.provide('emulatorControlUrl', emulator.controlUrl)

@@ -49,7 +49,7 @@ export async function resolvePostgres<T extends PostgresTypes = NoCustomTypes>(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ResolvedPostgres<T>> {
   const givenUrl = typeof urlOrOptions === 'string' ? urlOrOptions : undefined
-  const given = (typeof urlOrOptions === 'string' ? maybeOptions : urlOrOptions) ?? {}
+  const given = optionsOf(urlOrOptions, maybeOptions) ?? {}
   const { entra, ...options } = given
   if (entra === undefined) return { url: givenUrl, options, auth: undefined }
   if (options.password !== undefined || options.pass !== undefined) {
@@ -101,7 +101,7 @@ export async function createPostgres<T extends PostgresTypes = NoCustomTypes>(
   const { url, options, auth } = await resolvePostgres(urlOrOptions, maybeOptions)
   const { default: connect } = await import('postgres')
   const sql = (url === undefined ? connect(options) : connect(url, options)) as unknown as postgres.Sql<T>
-  const given = typeof urlOrOptions === 'string' ? maybeOptions : urlOrOptions
+  const given = optionsOf(urlOrOptions, maybeOptions)
   if (auth !== undefined && given?.entra !== undefined && !isEntraAuth(given.entra)) {
     const end = sql.end.bind(sql)
     sql.end = async (endOptions) => {
@@ -110,6 +110,14 @@ export async function createPostgres<T extends PostgresTypes = NoCustomTypes>(
     }
   }
   return sql
+}
+
+/** postgres.js's two call forms, `(url, options)` and `(options)`; `(undefined, options)` too (an unset DATABASE_URL). */
+function optionsOf<T extends PostgresTypes>(
+  urlOrOptions: string | PostgresEntraOptions<T> | undefined,
+  maybeOptions: PostgresEntraOptions<T> | undefined,
+): PostgresEntraOptions<T> | undefined {
+  return typeof urlOrOptions === 'object' ? urlOrOptions : maybeOptions
 }
 
 const POSTGRES_JS_SSL_MODES = new Set(['require', 'prefer', 'allow', 'verify-full'])

@@ -12,7 +12,7 @@ import { type EntraClientConfig, resolvePgConfig } from './pg.js'
 export interface SequelizeEntraOptions extends Omit<Options, 'pool' | 'password'> {
   /** Entra options (`{}` reads AZURE_* and PG* from the environment) or an EntraAuth to share. */
   entra: EntraAuthOptions | EntraAuth
-  /** A postgres:// URL, parsed into fields (Sequelize's own URL form would lose nothing, but TLS needs care). */
+  /** A postgres:// URL (or libpq key=value string), parsed into fields; its sslmode and sslrootcert apply. */
   url?: string
   pool?: PoolOptions & {
     /** Replace a pooled connection once it is this old (checked when it is next acquired). Off by default. */
@@ -60,7 +60,7 @@ export async function sequelizeOptions(options: SequelizeEntraOptions): Promise<
     port: resolved.port,
     database: resolved.database,
     username,
-    dialectOptions: { ...dialectOptions, ssl: resolved.ssl },
+    dialectOptions: { ...fromEnvironment(resolved), ...dialectOptions, ssl: resolved.ssl },
     ...(replication ? { replication: withUsername(replication, username) } : {}),
     pool: { ...poolOptions, validate: lifetime.validate },
     hooks: {
@@ -133,6 +133,15 @@ function sequelizeDefaultValidate(connection: unknown): boolean {
 function withUsername(replication: ReplicationOptions, username: string | undefined): ReplicationOptions {
   const fill = (connection: ConnectionOptions): ConnectionOptions => ({ username, ...connection })
   return { read: replication.read.map(fill), write: fill(replication.write) }
+}
+
+/** What PG* variables or the URL set that Sequelize reads from dialectOptions (and would otherwise not pass on). */
+function fromEnvironment(resolved: Awaited<ReturnType<typeof resolvePgConfig>>): Record<string, unknown> {
+  const picked: Record<string, unknown> = {}
+  if (resolved.application_name !== undefined) picked.application_name = resolved.application_name
+  if (resolved.options !== undefined) picked.options = resolved.options
+  if (resolved.connectionTimeoutMillis !== undefined) picked.connectionTimeoutMillis = resolved.connectionTimeoutMillis
+  return picked
 }
 
 /** One hook running `hooks` in order; Sequelize also accepts an array of hooks where one is typed. */

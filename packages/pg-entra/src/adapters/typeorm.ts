@@ -1,8 +1,10 @@
 // pg-entra/typeorm: TypeORM (postgres driver, on pg) with an Entra token as the password.
 // TypeORM types `password` as a function and pg calls it for every new connection. The trap: TypeORM hands its `url`
 // to pg as `connectionString`, and pg then drops a password function for the URL's (empty) password. So the URL is
-// parsed here into discrete fields, for the data source and for each replica. Connection lifetime: pg's
-// `maxLifetimeSeconds`, given through TypeORM's `extra`.
+// parsed here into discrete fields, for the data source and for each replica. TypeORM also switches to pg-native
+// when it is installed, which cannot take a password function: pg is given as the driver without it. Connection
+// lifetime: pg's `maxLifetimeSeconds`, given through TypeORM's `extra`.
+import pg from 'pg'
 import type { DataSourceOptions } from 'typeorm'
 import type { EntraAuth, EntraAuthOptions } from '../auth/types.js'
 import { parseConnectionString } from '../config/connection-string.js'
@@ -38,7 +40,20 @@ export async function typeormOptions(options: TypeOrmEntraOptions): Promise<Type
     ),
   }
   const { url: _url, ...withoutUrl } = rest
-  return { ...withoutUrl, ...main.credentials, ...(replication ? { replication } : {}) } as TypeOrmPostgresOptions
+  return {
+    ...withoutUrl,
+    ...main.credentials,
+    ...(replication ? { replication } : {}),
+    driver: rest.driver ?? pgWithoutNative(),
+  } as TypeOrmPostgresOptions
+}
+
+/**
+ * pg as TypeORM's driver, minus `pg.native`: TypeORM switches to pg-native whenever that package is installed, and
+ * pg-native turns a password function into text (the login then fails).
+ */
+function pgWithoutNative(): typeof pg {
+  return Object.create(pg, { native: { value: null, enumerable: false } }) as typeof pg
 }
 
 async function credentialsWithEntra(credentials: Credentials, entra: EntraAuthOptions | EntraAuth) {

@@ -19,7 +19,7 @@ export interface IoRedisClientLike {
 export type RedisClientLike = NodeRedisClientLike | IoRedisClientLike
 
 export interface RedisCacheOptions {
-  /** Prepended to every key pg-entra writes (default `pg-entra:`). */
+  /** Prepended to every key pg-entra writes, with a `:` after it unless it ends with one (default `pg-entra`). */
   keyPrefix?: string
   /**
    * Encrypts each entry with AES-256-GCM: 32 bytes, or them as hex or base64 (`openssl rand -base64 32`). Give one
@@ -64,7 +64,7 @@ return 0`
  */
 export function redisCache(client: RedisClientLike, options: RedisCacheOptions = {}): RedisTokenStore {
   const send = commandSender(client)
-  const prefix = options.keyPrefix ?? DEFAULT_PREFIX
+  const prefix = keyPrefixOf(options.keyPrefix)
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
   if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
     throw new PgEntraError('INVALID_OPTION', 'redisCache timeoutMs must be a positive number of milliseconds')
@@ -179,6 +179,12 @@ export function redisCache(client: RedisClientLike, options: RedisCacheOptions =
       await Promise.all([...held].map((lease) => lease.release()))
     },
   }
+}
+
+function keyPrefixOf(keyPrefix: string | undefined): string {
+  if (keyPrefix === undefined) return DEFAULT_PREFIX
+  if (typeof keyPrefix !== 'string') throw new PgEntraError('INVALID_OPTION', 'redisCache keyPrefix must be a string')
+  return keyPrefix === '' || keyPrefix.endsWith(':') ? keyPrefix : `${keyPrefix}:`
 }
 
 function commandSender(client: RedisClientLike): (args: string[]) => Promise<unknown> {

@@ -30,7 +30,18 @@ export async function shortLivedPrincipal(emu: Emu, name: string, tokenLifetimeS
 }
 
 /** What the emulator saw of one principal: token requests, tokens issued, faults injected, connections accepted. */
-export async function seenBy(emu: Emu, sp: Principal) {
+export interface Seen {
+  requests: number
+  issued: { tokenId: string; issuedAt: number; expiresAt: number }[]
+  failuresInjected: number
+  accepted: number
+  rejected: number
+  /** uti of the token each accepted connection carried, in order */
+  acceptedTokenIds: string[]
+  reasons: string[]
+}
+
+export async function seenBy(emu: Emu, sp: Principal): Promise<Seen> {
   const counters = await emu.counters()
   const tokens = counters.tokenRequests.byPrincipal[sp.name]
   const role = counters.pg.byRole[sp.roleName ?? sp.name]

@@ -37,8 +37,14 @@ function connectingPool(emu: Emu, user: string, auth: ReturnType<typeof entraAut
 }
 
 /**
- * Faults on the refresh of a cached, valid token. Tokens live 30 s (refreshed from about 12 s, usable until 27 s);
- * a hung request is only given up after pg-entra's 30 s request timeout, so that one uses 100 s tokens and one fault.
+ * Three faults in a row on the refresh of a cached, valid token. Tokens live 30 s (refreshed from about 12 s, usable
+ * until 27 s): a 15 s window for retries, far more than three faults need with pg-entra's backoff (Retry-After 1 s).
+ * A hung request is only given up after pg-entra's 30 s request timeout, so that mode uses 100 s tokens and one fault.
+ *
+ * Measured (@azure/identity 4.13.1, msal-node 5.6.0 bundling msal-common 16.13.0): after one 5xx or 429 answer, the
+ * credential replays that error for 60 s without asking Entra (MSAL's throttle cache reads `Retry-After` with its
+ * exact case, misses the lower-cased header and falls back to 60 s). pg-entra must not let that outlive the token:
+ * the 500/503/429 cases fail until it stops reusing a credential that answered 5xx/429 (see the report of issue 7).
  */
 async function faultsWhileCached(emu: Emu, mode: FailureMode) {
   const hang = mode === 'hang'
@@ -76,7 +82,7 @@ async function faultsWhileCached(emu: Emu, mode: FailureMode) {
     const seen = await seenBy(emu, sp)
     return {
       mode,
-      failedConnects,
+      failedConnects: { count: failedConnects.length, distinct: [...new Set(failedConnects)].slice(0, 3) },
       poolErrors: errors,
       faultsConsumed: seen.failuresInjected,
       refreshFailuresSeen: auth.stats().failures > 0,
@@ -129,14 +135,15 @@ async function faultsPastExpiry(emu: Emu, mode: FailureMode) {
     const second = summarize(await within(pool.query('select 1'), boundMs(mode)), expectedCodes(mode))
     const issuedBefore = (await seenBy(emu, sp)).issued.length
     await emu.knobs.reset({ principal: sp.name })
-    // Backoff is capped at 30 s, and a hung request still in flight is given up after 30 s.
+    // Backoff is capped at 30 s, a hung request still in flight is given up after 30 s, and @azure/identity may
+    // replay a 5xx/429 for 60 s without asking Entra (see the note at faultsWhileCached).
     const recovered = await eventually(
       () =>
         pool.query('select 1').then(
           () => true,
           () => false,
         ),
-      75_000,
+      100_000,
       1_000,
     )
     return {
@@ -161,7 +168,7 @@ describe.concurrent('Entra faults under a pg-entra pool', () => {
     expect(results).toEqual(
       MODES.map((mode) => ({
         mode,
-        failedConnects: [],
+        failedConnects: { count: 0, distinct: [] },
         poolErrors: [],
         faultsConsumed: mode === 'hang' ? 1 : 3,
         refreshFailuresSeen: true,
@@ -173,7 +180,7 @@ describe.concurrent('Entra faults under a pg-entra pool', () => {
   })
 
   it('with no valid token left, connects fail with a coded error within a bound, then recover', {
-    timeout: 180_000,
+    timeout: 200_000,
   }, async ({ expect }) => {
     const emu = await useEmulator()
     const results = await Promise.all(MODES.map((mode) => faultsPastExpiry(emu, mode)))

@@ -279,4 +279,29 @@ describe('secrets never printed, with generated inputs', () => {
       await auth.close()
     }
   })
+
+  it('a connected pool and its client, inspected, show neither the secret nor the token', async () => {
+    const auth = entraAuth(spOptions(emu, sp))
+    const pool = createPool({ ...frontOf(emu), user: sp.roleName!, entra: auth, max: 1 })
+    try {
+      const client = await pool.connect()
+      try {
+        await client.query('select 1')
+        const { token } = await auth.token()
+        const forms = [sp.secret!, ...tokenSecrets(token)].flatMap(spellings)
+        for (const [name, text] of Object.entries({
+          pool: inspect(pool),
+          client: inspect(client),
+          clientDeep: inspect(client, { depth: 6 }),
+        })) {
+          expect(forms.filter((form) => text.includes(form)).length, name).toBe(0)
+        }
+      } finally {
+        client.release()
+      }
+    } finally {
+      await pool.end()
+      await auth.close()
+    }
+  })
 })

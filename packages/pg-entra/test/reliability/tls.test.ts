@@ -1,7 +1,9 @@
 // A token never travels to a server that offers no TLS, nor over TLS whose certificate does not verify. The servers
 // here are impostors written for the test: they record every byte they receive (decrypted, for the TLS one) and
 // ask for a cleartext password, as a PostgreSQL server does before it takes an Entra token.
-import { writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import net from 'node:net'
 import tls from 'node:tls'
 import pg from 'pg'
@@ -238,7 +240,8 @@ describe('TLS: no token without verified TLS', () => {
     // The certificate covers 127.0.0.1, ::1 and localhost; the impostor listens on 127.0.0.2 (still loopback).
     const authority = await createCertificateAuthority({ commonName: 'trusted CA' })
     const impostor = await startImpostor(await authority.issueServerCertificate(), '127.0.0.2')
-    const caPath = `${emu.workDir}/reliability-${process.pid}-trusted-ca.pem`
+    const dir = mkdtempSync(join(tmpdir(), 'pg-entra-tls-'))
+    const caPath = join(dir, 'trusted-ca.pem')
     writeFileSync(caPath, authority.caPem)
     const base = { host: impostor.host, port: impostor.port, database: 'postgres', user: sp.roleName! }
     try {
@@ -271,6 +274,7 @@ describe('TLS: no token without verified TLS', () => {
       expect(refusals).toEqual(expected)
     } finally {
       await impostor.close()
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

@@ -105,6 +105,13 @@ describe('resolvePostgres', () => {
     expect(await pass()).toBe((await auth.token()).token)
   })
 
+  it('accepts (undefined, options), as from an unset DATABASE_URL', async () => {
+    const auth = authFor({ upn: 'ada@contoso.example' })
+    const { url, options } = await resolvePostgres(undefined, { entra: auth, user: 'u' }, {})
+    expect(url).toBeUndefined()
+    expect(options).toMatchObject({ user: 'u', pass: auth.password, ssl: 'verify-full' })
+  })
+
   it('takes the user from the options, the URL or PGUSER before the token', async () => {
     const auth = authFor({ upn: 'ada@contoso.example', idtyp: 'user' })
     expect((await resolvePostgres({ entra: auth, user: 'explicit' }, undefined, { PGUSER: 'env' })).options.user).toBe(

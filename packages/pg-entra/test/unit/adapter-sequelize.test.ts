@@ -46,6 +46,22 @@ describe('sequelizeOptions', () => {
     expect(options.password).toBeUndefined()
   })
 
+  it('parses `url` into fields and passes on what Sequelize reads from dialectOptions', async () => {
+    const auth = authFor({ upn: 'ada@contoso.example' })
+    const options = await sequelizeOptions({
+      entra: auth,
+      url: 'postgres://app@db.example:6432/shop?application_name=shop-api&connect_timeout=7',
+      dialectOptions: { statement_timeout: 1000 },
+    })
+    expect(options).toMatchObject({ host: 'db.example', port: 6432, database: 'shop', username: 'app' })
+    expect(options.dialectOptions).toEqual({
+      application_name: 'shop-api',
+      connectionTimeoutMillis: 7000,
+      statement_timeout: 1000,
+      ssl: true,
+    })
+  })
+
   it('beforeConnect puts the current token in every connection config, each time, out of util.inspect', async () => {
     const auth = authFor({ upn: 'ada@contoso.example' })
     const { beforeConnect } = hooksOf(await sequelizeOptions({ ...where, entra: auth }))

@@ -1,3 +1,4 @@
+import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type TypeOrmEntraOptions, typeormOptions } from '../../src/adapters/typeorm.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
@@ -41,6 +42,16 @@ describe('typeormOptions', () => {
       synchronize: false,
     })
     expect(options.password).toBe(auth.password)
+  })
+
+  it('gives TypeORM pg without pg.native (pg-native would turn the password function into text)', async () => {
+    const options = await typeormOptions({ type: 'postgres', host: 'h', username: 'u', entra: authFor({}) })
+    expect(options.driver.Pool).toBe(pg.Pool)
+    expect(options.driver.native).toBeNull()
+    const mine = { Pool: pg.Pool }
+    expect(
+      (await typeormOptions({ type: 'postgres', host: 'h', username: 'u', entra: authFor({}), driver: mine })).driver,
+    ).toBe(mine)
   })
 
   it("keeps TypeORM's precedence: the URL wins over the fields it names; the others stay", async () => {

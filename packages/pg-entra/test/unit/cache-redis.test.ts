@@ -354,6 +354,24 @@ describe.each(Object.keys(clients))('redisCache with %s', (name) => {
 })
 
 describe('redisCache options', () => {
+  it('separates the key prefix with a colon unless it ends with one', async () => {
+    const names: string[] = []
+    const client = {
+      sendCommand: async (args: string[]) => {
+        names.push(args[1]!)
+        return null
+      },
+    }
+    await redisCache(client, { keyPrefix: 'my-app' }).get(KEY)
+    await redisCache(client, { keyPrefix: 'my-app:' }).get(KEY)
+    await redisCache(client).get(KEY)
+    expect(names).toEqual([
+      `my-app:token:${sha256(KEY)}`,
+      `my-app:token:${sha256(KEY)}`,
+      `pg-entra:token:${sha256(KEY)}`,
+    ])
+  })
+
   it('refuses something that is not a Redis client', () => {
     expect(() => redisCache({} as RedisClientLike)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }))
   })
