@@ -24,8 +24,9 @@ each with an admin database role (member of azure_pg_admin, which may create in 
 pgaadauth_create_principal_with_oid.
 
 Examples:
-  eval "$(pg-entra-emulator start)" &          # or run it in its own shell and copy the exports
-  pg-entra-emulator start --json > env.json
+  pg-entra-emulator start > emulator.env &     # runs until stopped; the export lines land in emulator.env
+  until [ -s emulator.env ]; do sleep 1; done; . ./emulator.env
+  pg-entra-emulator start --json > env.json &
   pg-entra-emulator start --profile service-principal --principal my-api --token-lifetime 600
 
   # in another shell, with the printed environment:

@@ -69,6 +69,12 @@ export function redisCache(client: RedisClientLike, options: RedisCacheOptions =
   if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
     throw new PgEntraError('INVALID_OPTION', 'redisCache timeoutMs must be a positive number of milliseconds')
   }
+  if ('encryptionKey' in options && (options.encryptionKey === undefined || options.encryptionKey === null)) {
+    // `encryptionKey: process.env.X` with X unset must not quietly store tokens in clear.
+    throw new PgEntraError('INVALID_OPTION', 'redisCache encryptionKey is given but undefined', {
+      hint: 'set the variable that holds the key (openssl rand -base64 32), or leave encryptionKey out to store tokens unencrypted',
+    })
+  }
   const cipher: TokenCipher | undefined =
     options.encryptionKey === undefined ? undefined : createTokenCipher(options.encryptionKey)
   const clock = options.clock ?? systemClock

@@ -199,6 +199,14 @@ describe.each(Object.keys(clients))('redisCache with %s', (name) => {
       expect(reader.warnings).toHaveLength(1)
     })
 
+    it('refuses an encryptionKey that is present but undefined (an unset variable), rather than store in clear', () => {
+      const client = { sendCommand: async () => null }
+      expect(() => redisCache(client, { encryptionKey: process.env.PG_ENTRA_TEST_UNSET_KEY })).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('undefined') }),
+      )
+      expect(() => redisCache(client, {})).not.toThrow()
+    })
+
     it('rejects a key that is not 256 bits, without echoing it', () => {
       const short = 'c2hvcnQta2V5'
       let caught: unknown
