@@ -157,7 +157,7 @@ export async function runExampleThroughRollovers(
 type RemoteEmulator = Awaited<ReturnType<typeof useEmulator>>
 
 /** `create schema "<role>" authorization "<role>"` as the emulator's admin: the role's tables land there. */
-async function createOwnSchema(emulator: RemoteEmulator, role: string): Promise<void> {
+export async function createOwnSchema(emulator: RemoteEmulator, role: string): Promise<void> {
   const client = new pg.Client({
     host: emulator.pg.host,
     port: emulator.pg.port,

@@ -1,9 +1,6 @@
-import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { uniqueName, useEmulator } from '../../tools/test/emulator.js'
-import { judgeRollover, runExample } from '../_shared/run-example.js'
-
-type RemoteEmulator = Awaited<ReturnType<typeof useEmulator>>
+import { createOwnSchema, judgeRollover, runExample } from '../_shared/run-example.js'
 
 describe('examples/pg (node-postgres) as a user-assigned managed identity', () => {
   it('takes the identity and the user (from xms_mirid) from the environment and keeps querying through a rollover', async () => {
@@ -50,22 +47,3 @@ describe('examples/pg (node-postgres) as a user-assigned managed identity', () =
     expect(verdict.connections).toBe(run.summary!.connectionsCreated)
   })
 })
-
-/** As the shared runner does for service principals: PostgreSQL 15+ lets no ordinary role create tables in `public`. */
-async function createOwnSchema(emulator: RemoteEmulator, role: string): Promise<void> {
-  const client = new pg.Client({
-    host: emulator.pg.host,
-    port: emulator.pg.port,
-    database: emulator.pg.database,
-    user: emulator.pg.adminUser,
-    password: emulator.pg.adminPassword,
-    ssl: { ca: emulator.ca },
-  })
-  await client.connect()
-  try {
-    const quoted = `"${role.replaceAll('"', '""')}"`
-    await client.query(`create schema if not exists ${quoted} authorization ${quoted}`)
-  } finally {
-    await client.end()
-  }
-}

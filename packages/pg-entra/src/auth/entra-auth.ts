@@ -131,6 +131,8 @@ export function createEntraAuth(
     onEvent,
   })
 
+  const stopStoreWarnings = options.cache?.onWarning?.((error) => onEvent({ type: 'warning', error }))
+
   let lastIdentity: { token: string; claims: Claims; identity: TokenIdentity } | undefined
   const identityOf = (token: string) => {
     if (lastIdentity?.token !== token) {
@@ -173,6 +175,7 @@ export function createEntraAuth(
     scope: cloud.scope,
     async close() {
       source.close()
+      stopStoreWarnings?.()
       listeners.clear()
     },
     toJSON: summary,

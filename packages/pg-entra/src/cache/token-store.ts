@@ -1,3 +1,4 @@
+import type { PgEntraError } from '../errors/pg-entra-error.js'
 import type { AccessToken } from '../token/access-token.js'
 
 /** A token as a store keeps it, with the identity it belongs to so that a mismatch is detected. */
@@ -23,5 +24,7 @@ export interface TokenStore {
   set(token: StoredToken): Promise<void>
   /** Try to become the one process that refreshes `key`; undefined when another holder has it. */
   acquireLease?(key: string, ttlMs: number): Promise<Lease | undefined>
+  /** Subscribes to the store's own failures (CACHE_ERROR); returns the unsubscribe function. */
+  onWarning?(listener: (error: PgEntraError) => void): () => void
   close?(): Promise<void>
 }

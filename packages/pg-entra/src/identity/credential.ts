@@ -180,7 +180,8 @@ export function identityKey(plan: CredentialPlan, env: Env = {}, instance = rand
         ? `managedIdentity:${Object.entries(plan.userAssigned)[0]!.join('=')}`
         : `managedIdentity:system:${env.WEBSITE_SITE_NAME ?? env.CONTAINER_APP_NAME ?? hostname()}`
     case 'default':
-      return `default:${hostname()}`
+      // AZURE_TENANT_ID / AZURE_CLIENT_ID steer DefaultAzureCredential's choice: two apps on one host differ by them.
+      return `default:${hostname()}:${env.AZURE_TENANT_ID ?? ''}:${env.AZURE_CLIENT_ID ?? ''}`
   }
 }
 

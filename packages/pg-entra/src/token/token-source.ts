@@ -223,6 +223,8 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
         if ((await readStore()) === 'fresh') return
         const leasing = await tryLease()
         lease = leasing.lease
+        // Another process may have refreshed and let go of the lease between our read and our lease.
+        if (lease && (await readStore()) === 'fresh') return
         if (leasing.heldElsewhere) {
           if (await waitForLeaseHolder()) return
           // The holder is slow: while our token stays usable, look again soon rather than add to the load on

@@ -252,8 +252,9 @@ describe('secrets never printed, with generated inputs', () => {
 
   it('a key=value password with a space, left unquoted: the error quotes no part of it', async () => {
     const word = fc.stringMatching(/^[A-Za-z0-9~._-]{12,24}$/)
+    const alphanumeric = fc.stringMatching(/^[A-Za-z0-9_]{12,24}$/) // most passwords: the parser reads it as a key
     await fc.assert(
-      fc.asyncProperty(word, word, async (before, after) => {
+      fc.asyncProperty(word, fc.oneof(word, alphanumeric), async (before, after) => {
         const error = await failure(() =>
           createPool({ connectionString: `host=h password=${before} ${after} dbname=db`, entra: {} }),
         )

@@ -2,9 +2,9 @@
 // here are impostors written for the test: they record every byte they receive (decrypted, for the TLS one) and
 // ask for a cleartext password, as a PostgreSQL server does before it takes an Entra token.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import net from 'node:net'
 import tls from 'node:tls'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'

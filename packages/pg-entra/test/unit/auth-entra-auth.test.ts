@@ -2,6 +2,7 @@ import { inspect } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { createEntraAuth, entraAuth, isEntraAuth } from '../../src/auth/entra-auth.js'
 import type { EntraAuthEvent } from '../../src/auth/types.js'
+import { PgEntraError } from '../../src/errors/pg-entra-error.js'
 import type { IdentityModule } from '../../src/identity/credential.js'
 import type { AccessToken, GetTokenOptions } from '../../src/token/access-token.js'
 import { manualClock } from '../../src/token/manual-clock.js'
@@ -61,6 +62,27 @@ describe('entraAuth', () => {
     expect(script.calls).toHaveLength(1)
     expect(auth.stats().requests).toBe(1)
     await auth.close()
+  })
+
+  it("passes a shared store's own warnings to listeners until close()", async () => {
+    const clock = manualClock()
+    const warn: ((error: PgEntraError) => void)[] = []
+    const store = {
+      kind: 'test',
+      get: async () => undefined,
+      set: async () => {},
+      onWarning(listener: (error: PgEntraError) => void) {
+        warn.push(listener)
+        return () => warn.splice(warn.indexOf(listener), 1)
+      },
+    }
+    const auth = entraAuth({ credential: scriptedCredential(clock).credential, clock, cache: store })
+    const events: EntraAuthEvent[] = []
+    auth.on((event) => events.push(event))
+    for (const listener of warn) listener(new PgEntraError('CACHE_ERROR', 'redis is down'))
+    expect(events).toMatchObject([{ type: 'warning', error: { code: 'CACHE_ERROR' } }])
+    await auth.close()
+    expect(warn).toHaveLength(0)
   })
 
   it('hands out `password` as a bound function', async () => {
