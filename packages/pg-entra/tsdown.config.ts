@@ -26,5 +26,19 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   // Drivers, ORMs and @azure/identity are the application's own: never bundled.
-  external: [/^@azure\//, /^pg($|\/)/, /^pg-/, 'postgres', 'sequelize', 'typeorm', /^@prisma\//, 'knex', /^@mikro-orm\//, 'kysely', /^drizzle-orm/, 'redis', 'ioredis'],
+  external: [
+    /^@azure\//,
+    /^pg($|\/)/,
+    /^pg-/,
+    'postgres',
+    'sequelize',
+    'typeorm',
+    /^@prisma\//,
+    'knex',
+    /^@mikro-orm\//,
+    'kysely',
+    /^drizzle-orm/,
+    'redis',
+    'ioredis',
+  ],
 })

@@ -1,10 +1,10 @@
 // Runs once in vitest's main process. Every child process the tests start loads the loopback guard through
 // NODE_OPTIONS and reports violations to one log file, which is checked when the run ends.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createRequire } from 'node:module'
 import type { TestProject } from 'vitest/node'
 
 const guardPath = join(dirname(fileURLToPath(import.meta.url)), 'loopback-guard.cjs')

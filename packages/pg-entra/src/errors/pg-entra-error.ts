@@ -36,7 +36,12 @@ export class PgEntraError extends Error {
     // Upstream errors may quote a token or a secret: `cause` is not enumerable (JSON skips it) and the custom
     // inspect below leaves it out (util.inspect prints a non-enumerable `cause` otherwise). Read `error.cause`.
     if (options.cause !== undefined) {
-      Object.defineProperty(this, 'cause', { value: options.cause, enumerable: false, writable: false, configurable: true })
+      Object.defineProperty(this, 'cause', {
+        value: options.cause,
+        enumerable: false,
+        writable: false,
+        configurable: true,
+      })
     }
     Object.defineProperty(this, BRAND, { value: true, enumerable: false })
   }

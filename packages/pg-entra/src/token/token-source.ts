@@ -1,10 +1,10 @@
-import type { EntraAuthEvent, EntraAuthStats } from './events.js'
 import { memoryCache } from '../cache/memory-cache.js'
 import type { Lease, StoredToken, TokenStore } from '../cache/token-store.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
 import { boundedCalls } from './_bounded-calls.js'
 import type { AccessToken } from './access-token.js'
 import type { Clock, Timer } from './clock.js'
+import type { EntraAuthEvent, EntraAuthStats } from './events.js'
 import { fingerprint } from './fingerprint.js'
 import {
   type BackoffOptions,

@@ -6,7 +6,18 @@ import { describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
 const require = createRequire(import.meta.url)
-const ADAPTERS = ['pg', 'postgres', 'sequelize', 'typeorm', 'prisma', 'knex', 'mikro-orm', 'pg-promise', 'kysely', 'drizzle']
+const ADAPTERS = [
+  'pg',
+  'postgres',
+  'sequelize',
+  'typeorm',
+  'prisma',
+  'knex',
+  'mikro-orm',
+  'pg-promise',
+  'kysely',
+  'drizzle',
+]
 // The npm packages of every client an adapter may serve: loading one adapter must load none of the others.
 const CLIENT_PACKAGES = [
   'postgres',
@@ -27,14 +38,7 @@ describe('pg-entra exports', () => {
   it('the root exports exactly the public API, the same from ESM and CommonJS', async () => {
     const esm = Object.keys(await import('pg-entra')).sort()
     const cjs = Object.keys(require('pg-entra')).sort()
-    expect(esm).toEqual([
-      'PgEntraError',
-      'entraAuth',
-      'fileCache',
-      'isPgEntraError',
-      'memoryCache',
-      'redisCache',
-    ])
+    expect(esm).toEqual(['PgEntraError', 'entraAuth', 'fileCache', 'isPgEntraError', 'memoryCache', 'redisCache'])
     expect(cjs).toEqual(esm)
   })
 

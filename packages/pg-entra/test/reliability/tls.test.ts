@@ -224,6 +224,53 @@ describe('TLS: no token without verified TLS', () => {
     })
   }
 
+  it('weak TLS settings (options, URL, PG* variables) are refused before any byte reaches the server', async () => {
+    const impostor = await startImpostor('decline-tls')
+    const url = `postgres://${encodeURIComponent(sp.roleName!)}@${impostor.host}:${impostor.port}/postgres`
+    const base = { host: impostor.host, port: impostor.port, database: 'postgres', user: sp.roleName! }
+    const weak: Record<string, { config: object; env?: Record<string, string> }> = {
+      'ssl: false': { config: { ...base, ssl: false } },
+      'rejectUnauthorized: false': { config: { ...base, ssl: { rejectUnauthorized: false } } },
+      'sslmode=disable': { config: { connectionString: `${url}?sslmode=disable` } },
+      'sslmode=allow': { config: { connectionString: `${url}?sslmode=allow` } },
+      'sslmode=prefer': { config: { connectionString: `${url}?sslmode=prefer` } },
+      'sslmode=no-verify': { config: { connectionString: `${url}?sslmode=no-verify` } },
+      'sslmode=require with uselibpqcompat': {
+        config: { connectionString: `${url}?sslmode=require&uselibpqcompat=true` },
+      },
+      'PGSSLMODE=disable': { config: base, env: { PGSSLMODE: 'disable' } },
+      'PGSSLMODE=prefer': { config: base, env: { PGSSLMODE: 'prefer' } },
+    }
+    const saved = { ...process.env }
+    try {
+      const codes: Record<string, unknown> = {}
+      for (const [name, { config, env }] of Object.entries(weak)) {
+        Object.assign(process.env, env)
+        try {
+          const error = await failureOf(async () => {
+            const pool = createPool({ ...config, entra: auth })
+            pool.on('error', () => {})
+            try {
+              await pool.query('select 1')
+            } finally {
+              await pool.end()
+            }
+          })
+          codes[name] = refusal(error)
+        } finally {
+          for (const key of Object.keys(env ?? {})) {
+            if (saved[key] === undefined) delete process.env[key]
+            else process.env[key] = saved[key]
+          }
+        }
+      }
+      expect(codes).toEqual(Object.fromEntries(Object.keys(weak).map((name) => [name, TLS_REFUSED])))
+      expect(impostor.received().length).toBe(0)
+    } finally {
+      await impostor.close()
+    }
+  })
+
   it('a TLS server whose certificate chains to an untrusted CA gets no token', async () => {
     const authority = await createCertificateAuthority({ commonName: 'impostor CA' })
     const impostor = await startImpostor(await authority.issueServerCertificate())
