@@ -47,10 +47,15 @@ it('a start-up token string keeps being sent after it expired; the verdict the e
   const issued = (await emu.counters()).tokenRequests.byPrincipal[name]?.issued ?? []
   const expiresAt = (issued[0]?.expiresAt ?? 0) * 1000
   let connectionsAtExpiry: number | undefined
-  const deadline = expiresAt + 4_000
+  let refusal: { code?: string; at: number } | undefined
+  const deadline = expiresAt + 6_000
   try {
-    while (Date.now() < deadline) {
-      await sql`select 1`
+    while (Date.now() < deadline && !refusal) {
+      try {
+        await sql`select 1`
+      } catch (error) {
+        refusal = { code: (error as { code?: string }).code, at: Date.now() }
+      }
       if (connectionsAtExpiry === undefined && Date.now() > expiresAt) connectionsAtExpiry = await connectionsOf()
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
@@ -64,8 +69,10 @@ it('a start-up token string keeps being sent after it expired; the verdict the e
     counters.pg.byRole[role]?.rejected ?? 0,
   )
   expect(issued).toHaveLength(1)
-  // New connections went on carrying the expired token (the emulator, like Azure, tolerates some clock skew;
-  // past it they fail with 28P01): the example tests require several tokens in use, which this fails.
-  expect(verdict.connections).toBeGreaterThan(connectionsAtExpiry ?? Number.POSITIVE_INFINITY)
+  // New connections went on carrying the expired token: within the front's small clock skew they are let in, past
+  // it they fail with 28P01, as on Azure. Either way the example tests' verdict (several tokens in use) fails it.
+  expect(refusal?.code).toBe('28P01')
+  expect(refusal!.at).toBeGreaterThan(expiresAt)
+  expect(verdict.rejected).toBeGreaterThan(0)
   expect(verdict.tokensUsed).toBe(1)
 }, 30_000)
