@@ -48,6 +48,19 @@ const skipHostnameCheck = (): undefined => undefined
  */
 export function resolveEntraSsl(ssl: unknown, fields: ConnectionFields, allowUnverified: boolean): PgSsl {
   const sslmode = fields.sslmode?.toLowerCase()
+  if (ssl === null) ssl = undefined
+  if (ssl === 'true') ssl = true // pg's own spellings in text
+  if (ssl === 'no-verify') {
+    if (allowUnverified) return { rejectUnauthorized: false }
+    throw refuse("ssl: 'no-verify'", "over TLS without certificate verification (ssl: 'no-verify')")
+  }
+  if (ssl !== undefined && typeof ssl !== 'boolean' && (typeof ssl !== 'object' || Array.isArray(ssl))) {
+    throw new PgEntraError(
+      'INVALID_OPTION',
+      `option ssl must be true or an object of TLS options (got ${Array.isArray(ssl) ? 'an array' : typeof ssl})`,
+      { hint: 'use ssl: true, or ssl: { ca } to trust a private CA', details: { option: 'ssl' } },
+    )
+  }
   if (allowUnverified) {
     if (ssl !== undefined) return ssl as PgSsl
     if (sslmode === 'disable') return false
@@ -85,4 +98,93 @@ export function resolveEntraSsl(ssl: unknown, fields: ConnectionFields, allowUnv
   const verifyCaOnly = sslmode === 'verify-ca' || (sslmode === 'require' && fields.libpqCompat === true)
   if (verifyCaOnly) return { ...base, checkServerIdentity: skipHostnameCheck }
   return Object.keys(base).length > 0 ? base : true
+}
+
+/** Why a TLS connection to the server failed before the token was sent (details.reason of TLS_REQUIRED). */
+export type TlsFailureReason =
+  | 'server-offers-no-tls'
+  | 'no-tls-answer'
+  | 'untrusted-certificate'
+  | 'host-name-mismatch'
+  | 'invalid-certificate'
+  | 'handshake-failed'
+
+// pg's own errors when the server answers an SSLRequest with N, or with anything but S or N.
+const PG_NO_TLS = 'The server does not support SSL connections'
+const PG_NO_TLS_ANSWER = 'There was an error establishing an SSL connection'
+const UNTRUSTED_CODES = new Set(['CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_CHAIN_TOO_LONG', 'INVALID_CA'])
+
+/** The reason for a pg or Node TLS error (pg's SSL messages, OpenSSL certificate codes, ERR_TLS_*, ERR_SSL_*, EPROTO). */
+export function tlsFailureReason(error: unknown): TlsFailureReason | undefined {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown }
+  if (message === PG_NO_TLS) return 'server-offers-no-tls'
+  if (message === PG_NO_TLS_ANSWER) return 'no-tls-answer'
+  if (typeof code !== 'string') return undefined
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'host-name-mismatch'
+  if (code.startsWith('UNABLE_TO_') || code.includes('SELF_SIGNED') || UNTRUSTED_CODES.has(code)) {
+    return 'untrusted-certificate'
+  }
+  if (code.startsWith('CERT_')) return 'invalid-certificate'
+  if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || code === 'EPROTO') return 'handshake-failed'
+  return undefined
+}
+
+const tokenNotSent = 'The Entra token was not sent.'
+const trustTheCa =
+  "trust the server's CA with ssl: { ca: fs.readFileSync('ca.pem') }, sslrootcert=/path/to/ca.pem in the connection " +
+  "string, or PGSSLROOTCERT (Azure Database for PostgreSQL's certificates chain to CAs Node already trusts)"
+
+function explain(reason: TlsFailureReason, host: string): { what: string; hint: string } {
+  switch (reason) {
+    case 'server-offers-no-tls':
+    case 'no-tls-answer':
+      return {
+        what: reason === 'server-offers-no-tls' ? 'the server does not offer TLS' : 'the server did not negotiate TLS',
+        hint:
+          `${tokenNotSent} Entra tokens go only over verified TLS (SSL): check host and port (Azure Database for ` +
+          'PostgreSQL always offers TLS), or enable TLS on the server. For a local server without TLS, opt out ' +
+          `explicitly with ${optOut} and ssl: false.`,
+      }
+    case 'untrusted-certificate':
+      return {
+        what: "the server's certificate does not chain to a trusted CA",
+        hint: `${tokenNotSent} To connect, ${trustTheCa}.`,
+      }
+    case 'host-name-mismatch':
+      return {
+        what: `the server's certificate does not name host "${host}"`,
+        hint:
+          `${tokenNotSent} Connect with a host name the TLS certificate names (the server's DNS name, not its IP ` +
+          `address), or, for a private CA, use sslmode=verify-ca (checks the chain, not the name); ${trustTheCa}.`,
+      }
+    case 'invalid-certificate':
+      return {
+        what: "the server's certificate is not valid (expired, not yet valid, revoked or malformed)",
+        hint: `${tokenNotSent} Check the server's TLS certificate and this machine's clock; ${trustTheCa}.`,
+      }
+    case 'handshake-failed':
+      return {
+        what: 'the TLS handshake failed',
+        hint:
+          `${tokenNotSent} Check that host and port are a PostgreSQL server with TLS and that the ssl options ` +
+          `(ca, cert, key) are right; ${trustTheCa}.`,
+      }
+  }
+}
+
+/**
+ * TLS_REQUIRED for a pg or Node TLS error met while connecting before the token was sent, with what to do; undefined
+ * when `error` is not about TLS. The original error is the `cause`.
+ */
+export function tlsFailure(error: unknown, where: { host: string; port: number }): PgEntraError | undefined {
+  const reason = tlsFailureReason(error)
+  if (!reason) return undefined
+  const { what, hint } = explain(reason, where.host)
+  const code = (error as { code?: unknown }).code
+  const tlsCode = typeof code === 'string' ? code : undefined
+  return new PgEntraError(
+    'TLS_REQUIRED',
+    `TLS to ${where.host}:${where.port} failed: ${what}${tlsCode ? ` (${tlsCode})` : ''}; the Entra token was not sent`,
+    { hint, cause: error, details: { option: 'ssl', host: where.host, port: where.port, reason, tlsCode } },
+  )
 }

@@ -4,9 +4,10 @@ import type { EntraAuth, EntraAuthOptions, TokenIdentity } from '../auth/types.j
 import type { ConnectionFields } from '../config/connection-fields.js'
 import { parseConnectionString } from '../config/connection-string.js'
 import { readPgEnv } from '../config/env.js'
+import { pgConfigFields } from '../config/pg-fields.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
 import { fingerprint } from '../token/fingerprint.js'
-import { type PgSsl, resolveEntraSsl } from './_pg-tls.js'
+import { type PgSsl, resolveEntraSsl, tlsFailure } from './_pg-tls.js'
 
 /** Entra options (a new EntraAuth is made and owned) or an EntraAuth you made (and close yourself). */
 export type EntraPgOption = EntraAuthOptions | EntraAuth
@@ -47,18 +48,6 @@ interface EntraConnection {
 
 type Env = Readonly<Record<string, string | undefined>>
 
-/** pg's own keys that name where to connect; everything else in a config passes through to pg untouched. */
-function explicitFields(config: pg.ClientConfig): ConnectionFields {
-  const fields: ConnectionFields = {}
-  if (config.host) fields.host = config.host
-  if (config.port !== undefined && config.port !== null && `${config.port}` !== '') fields.port = Number(config.port)
-  if (config.database) fields.database = config.database
-  if (config.user) fields.user = config.user
-  if (config.application_name) fields.applicationName = config.application_name
-  if (config.options) fields.options = config.options
-  return fields
-}
-
 function defined(fields: ConnectionFields): ConnectionFields {
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as ConnectionFields
 }
@@ -68,7 +57,9 @@ function defined(fields: ConnectionFields): ConnectionFields {
  * fields (the most specific wins); TLS checked; the password becomes the EntraAuth's password function.
  */
 function prepare(config: EntraClientConfig, env: Env): { pgConfig: pg.ClientConfig; entra: EntraConnection } {
-  const { entra, connectionString, password, ssl, ...rest } = config
+  // The connection keys come back from the resolved fields below (null or '' in config means not given).
+  const { entra, connectionString, password, ssl, host, port, database, user, application_name, options, ...rest } =
+    config
   if (entra === undefined || entra === null) throw new Error('prepare() needs entra')
   if (password !== undefined && password !== null && password !== '') {
     throw new PgEntraError('INVALID_OPTION', 'password is given together with entra', {
@@ -82,7 +73,7 @@ function prepare(config: EntraClientConfig, env: Env): { pgConfig: pg.ClientConf
     const fields: ConnectionFields = {
       ...defined(readPgEnv(env)),
       ...(connectionString ? defined(parseConnectionString(connectionString)) : {}),
-      ...defined(explicitFields(config)),
+      ...pgConfigFields(config),
     }
     delete fields.password // the token is the password; a placeholder in a URL or PGPASSWORD does not apply
     const resolvedSsl = resolveEntraSsl(ssl, fields, allowsUnverifiedTls(auth))
@@ -242,7 +233,9 @@ export class Client extends pg.Client {
           self.connection.stream?.destroy?.()
           throw error
         }
-        if (sent === undefined || !isAuthRefusal(error)) throw error
+        // Before the password is asked for, nothing was sent: a TLS failure there is one to explain, not to retry.
+        if (sent === undefined) throw tlsFailure(error, { host: this.host, port: this.port }) ?? error
+        if (!isAuthRefusal(error)) throw error
         if (attempt === 0) {
           entra.auth.invalidate(sent)
           const fresh = await entra.auth.token()

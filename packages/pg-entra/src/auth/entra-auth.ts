@@ -1,5 +1,6 @@
 import { validateEntraAuthOptions } from '../config/options.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
+import { assertAudience } from '../identity/audience.js'
 import { type Claims, databaseUserOf, decodeJwtPayload, identityFromClaims } from '../identity/claims.js'
 import { classifyCredentialError } from '../identity/classify-error.js'
 import { resolveCloud } from '../identity/cloud.js'
@@ -84,7 +85,8 @@ export function createEntraAuth(
   // now on makes MSAL skip its cache for the client-credential flows (secret, certificate, workload identity).
   let skipCredentialCache = false
   const fetchToken = async (signal: AbortSignal): Promise<AccessToken> => {
-    const made = await getCredential()
+    const pending = getCredential()
+    const made = await pending
     const getTokenOptions: GetTokenOptions & { claims?: string } = { abortSignal: signal }
     if (skipCredentialCache) {
       skipCredentialCache = false
@@ -94,7 +96,15 @@ export function createEntraAuth(
     try {
       token = await made.getToken(cloud.scope, getTokenOptions)
     } catch (error) {
-      throw classifyCredentialError(error, { secrets, tenantId, clientId, authorityHost: cloud.authorityHost })
+      const classified = classifyCredentialError(error, { secrets, tenantId, clientId, authorityHost: cloud.authorityHost })
+      // @azure/identity 4.13 (MSAL's throttling cache) replays a 5xx or 429 answer for 60 s without asking Entra
+      // (it misses a lower-cased Retry-After), longer than pg-entra's backoff waits and than short tokens live. A
+      // credential pg-entra built is dropped after such a failure, so the next attempt really asks (at the cost of
+      // one metadata request). A managed identity's cache is process-wide but its requests are not throttled.
+      if (classified.code === 'ENTRA_UNREACHABLE' && plan.kind !== 'given' && credential === pending) {
+        credential = undefined
+      }
+      throw classified
     }
     if (!token?.token) {
       throw new PgEntraError('TOKEN_UNAVAILABLE', `the credential (${description}) returned no token`, {
@@ -102,6 +112,7 @@ export function createEntraAuth(
         details: { scope: cloud.scope },
       })
     }
+    assertAudience(token.token, cloud.scope)
     return {
       token: token.token,
       expiresOnTimestamp: token.expiresOnTimestamp,
@@ -126,6 +137,7 @@ export function createEntraAuth(
     clock,
     ...(options.random ? { random: options.random } : {}),
     refreshBeforeMs: (options.refreshBeforeMinutes ?? DEFAULT_REFRESH_BEFORE_MINUTES) * 60_000,
+    ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
     ...(options.cache ? { store: options.cache } : {}),
     storeKey: `${cloud.authorityHost}|${identityKey(plan, env)}|${cloud.scope}`,
     onEvent,

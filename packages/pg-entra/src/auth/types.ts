@@ -39,6 +39,11 @@ export interface EntraAuthOptions {
   // When.
   /** Refresh when the token has less than this left (default 5), unless the credential says when. */
   refreshBeforeMinutes?: number
+  /**
+   * A token request (metadata and token endpoint together) that takes longer is abandoned and counts as a failed
+   * refresh (ENTRA_UNREACHABLE), retried with backoff while the last token serves. Default 30000 ms.
+   */
+  requestTimeoutMs?: number
 
   /**
    * Lets a token travel over a connection without verified TLS (ssl: false, rejectUnauthorized: false, sslmode

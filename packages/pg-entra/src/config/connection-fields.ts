@@ -17,3 +17,10 @@ export interface ConnectionFields {
   options?: string
   connectTimeoutSeconds?: number
 }
+
+/** A TCP port (1–65535) from a number or decimal text (surrounding blanks allowed), else undefined. */
+export function asPort(value: unknown): number | undefined {
+  const n =
+    typeof value === 'number' ? value : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN
+  return Number.isInteger(n) && n >= 1 && n <= 65_535 ? n : undefined
+}

@@ -1,25 +1,26 @@
 import { parse } from 'pg-connection-string'
 import { PgEntraError } from '../errors/pg-entra-error.js'
-import type { ConnectionFields } from './connection-fields.js'
+import { asPort, type ConnectionFields } from './connection-fields.js'
 
 function invalid(message: string, hint: string): PgEntraError {
   return new PgEntraError('INVALID_OPTION', message, { hint, details: { option: 'connectionString' } })
 }
 
+// Errors name keys and positions, never text from the string: a password with a space in it, left unquoted, splits
+// into pieces the parser reads as keys and values.
+
 function port(value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined
-  const n = Number(value)
-  if (!Number.isInteger(n) || n <= 0 || n > 65535) {
-    throw invalid(`connectionString: port "${value}" is not a port number`, 'use a port from 1 to 65535, e.g. 5432')
-  }
+  const n = asPort(value)
+  if (n === undefined)
+    throw invalid('connectionString: port is not a port number', 'use a port from 1 to 65535, e.g. 5432')
   return n
 }
 
 function seconds(value: string | undefined, key: string): number | undefined {
   if (value === undefined || value === '') return undefined
-  const n = Number(value)
-  if (!Number.isFinite(n) || n < 0)
-    throw invalid(`connectionString: ${key} "${value}" is not a number of seconds`, `fix ${key}`)
+  const n = value.trim() === '' ? Number.NaN : Number(value)
+  if (!Number.isFinite(n) || n < 0) throw invalid(`connectionString: ${key} is not a number of seconds`, `fix ${key}`)
   return n
 }
 
@@ -42,6 +43,27 @@ const keyValueKeys = new Set([
   'uselibpqcompat',
 ])
 
+/** The known key `key` is likely a slip for (same letters ignoring case, `_` and `-`, or one edit away), if any. */
+function knownKeyNear(key: string): string | undefined {
+  const squash = (k: string) => k.toLowerCase().replace(/[_-]/g, '')
+  const typed = squash(key)
+  if (typed.length < 3) return undefined
+  return [...keyValueKeys].find((known) => squash(known) === typed || withinOneEdit(squash(known), typed))
+}
+
+/** Whether `a` becomes `b` by one insertion, deletion, substitution or swap of neighbours. */
+function withinOneEdit(a: string, b: string): boolean {
+  if (Math.abs(a.length - b.length) > 1) return false
+  let i = 0
+  while (i < a.length && i < b.length && a[i] === b[i]) i++
+  const rest = (x: string, from: number) => x.slice(from)
+  if (a.length === b.length) {
+    if (rest(a, i + 1) === rest(b, i + 1)) return true
+    return a[i] === b[i + 1] && a[i + 1] === b[i] && rest(a, i + 2) === rest(b, i + 2)
+  }
+  return a.length > b.length ? rest(a, i + 1) === rest(b, i) : rest(a, i) === rest(b, i + 1)
+}
+
 /** Parses `key=value key2='quoted value'` (libpq's format: whitespace-separated, single quotes, backslash escapes). */
 export function parseKeyValueString(text: string): Record<string, string> {
   const out: Record<string, string> = {}
@@ -58,13 +80,14 @@ export function parseKeyValueString(text: string): Record<string, string> {
     skipSpace()
     if (!key || text[i] !== '=') {
       throw invalid(
-        `connectionString: expected key=value at position ${keyStart}${key ? ` (after "${key}")` : ''}`,
+        `connectionString: expected key=value at position ${keyStart}`,
         "write key=value pairs separated by spaces (quote values with spaces: key='a b'), or a postgres:// URL",
       )
     }
     i++
     skipSpace()
     let value = ''
+    const valueStart = i
     if (text[i] === "'") {
       i++
       let closed = false
@@ -82,7 +105,12 @@ export function parseKeyValueString(text: string): Record<string, string> {
           i++
         }
       }
-      if (!closed) throw invalid(`connectionString: unterminated quoted value for "${key}"`, "close the value with '")
+      if (!closed) {
+        throw invalid(
+          `connectionString: unterminated quoted value at position ${valueStart}`,
+          "close the value with ' (escape a quote inside it as \\')",
+        )
+      }
     } else {
       while (i < text.length && !/\s/.test(text[i]!)) {
         if (text[i] === '\\' && i + 1 < text.length) i++
@@ -91,7 +119,11 @@ export function parseKeyValueString(text: string): Record<string, string> {
       }
     }
     if (!keyValueKeys.has(key)) {
-      throw invalid(`connectionString: unknown key "${key}"`, `known keys: ${[...keyValueKeys].join(', ')}`)
+      const near = knownKeyNear(key)
+      throw invalid(
+        `connectionString: unknown key at position ${keyStart}`,
+        `${near ? `did you mean ${near}? ` : ''}known keys: ${[...keyValueKeys].join(', ')}; quote values with spaces (key='a b')`,
+      )
     }
     out[key] = value
   }

@@ -39,6 +39,10 @@ const checks: Record<keyof EntraAuthOptions, Check> = {
     typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 24 * 60
       ? undefined
       : 'a number of minutes from 0 to 1440',
+  requestTimeoutMs: (v) =>
+    typeof v === 'number' && Number.isFinite(v) && v >= 1 && v <= 10 * 60_000
+      ? undefined
+      : 'a number of milliseconds from 1 to 600000',
   allowUnverifiedTls: boolean,
   cache: withMethods('get', 'set'),
   logger: (v) => (typeof v === 'object' && v !== null ? undefined : 'an object with debug/info/warn/error methods'),

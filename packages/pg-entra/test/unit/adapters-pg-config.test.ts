@@ -1,11 +1,15 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import tls from 'node:tls'
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
-import { resolveEntraSsl } from '../../src/adapters/_pg-tls.js'
+import { createCertificateAuthority } from '../../../emulator/src/pki/index.js'
+import { resolveEntraSsl, tlsFailure, tlsFailureReason } from '../../src/adapters/_pg-tls.js'
 import { Client, createPool, entraAuthOf, resolvePgConfig } from '../../src/adapters/pg.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
+import { isPgEntraError } from '../../src/errors/pg-entra-error.js'
 import { fakeJwt } from './_jwt.js'
 import { rejected, thrown } from './_thrown.js'
 
@@ -135,5 +139,187 @@ describe('resolvePgConfig', () => {
     const plain = createPool({ host: '127.0.0.1', password: 'pw' })
     closers.push(() => plain.end())
     expect(plain).toBeInstanceOf(pg.Pool)
+  })
+})
+
+describe('pg fields are checked up front', () => {
+  const entra = { credential: credential({ upn: 'ada@contoso.com' }) }
+  it.each([
+    ['port', { port: 'abc' }],
+    ['port', { port: -1 }],
+    ['port', { port: 0 }],
+    ['port', { port: 70_000 }],
+    ['port', { port: 5432.5 }],
+    ['port', { port: [0] }],
+    ['port', { port: '5432abc' }],
+    ['host', { host: 42 }],
+    ['host', { host: {} }],
+    ['user', { user: 42 }],
+    ['database', { database: {} }],
+    ['application_name', { application_name: 1 }],
+    ['options', { options: ['-c', 'x=1'] }],
+  ])('%s in %o: INVALID_OPTION naming it, through createPool, Client and resolvePgConfig', async (option, fields) => {
+    const config = { ...fields, entra } as never
+    for (const error of [
+      thrown(() => createPool(config)),
+      thrown(() => new Client(config)),
+      await rejected(resolvePgConfig(config)),
+    ]) {
+      expect(error.code).toBe('INVALID_OPTION')
+      expect(error.details.option).toBe(option)
+      expect(error.message).toContain(option)
+      expect(error.hint).toBeTruthy()
+    }
+  })
+
+  it('takes a port as decimal text, and null or empty fields as not given', async () => {
+    const config = await resolvePgConfig({
+      host: '',
+      port: '6432' as never,
+      database: null as never,
+      options: null as never,
+      entra,
+    })
+    closers.push(() => entraAuthOf(config)!.close())
+    expect(config).toMatchObject({ host: 'localhost', port: 6432, user: 'ada@contoso.com' })
+    expect(config).not.toHaveProperty('database')
+    expect(config).not.toHaveProperty('options')
+  })
+
+  it.each([
+    ['a number', 42, 'INVALID_OPTION'],
+    ['an array', [], 'INVALID_OPTION'],
+    ['unknown text', 'verify-full', 'INVALID_OPTION'],
+    ["pg's 'no-verify'", 'no-verify', 'TLS_REQUIRED'],
+  ])('ssl that is %s: %s naming ssl', (_name, ssl, code) => {
+    const error = thrown(() => resolveEntraSsl(ssl, {}, false))
+    expect(error.code).toBe(code)
+    expect(String(error.details.option)).toMatch(/^ssl/)
+  })
+
+  it("reads pg's ssl: 'true' as verified TLS", () => {
+    expect(resolveEntraSsl('true', {}, false)).toBe(true)
+    expect(resolveEntraSsl(null, {}, false)).toBe(true)
+  })
+})
+
+describe('TLS failures while connecting', () => {
+  it.each([
+    [{ message: 'The server does not support SSL connections' }, 'server-offers-no-tls'],
+    [{ message: 'There was an error establishing an SSL connection' }, 'no-tls-answer'],
+    [{ code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }, 'untrusted-certificate'],
+    [{ code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' }, 'untrusted-certificate'],
+    [{ code: 'SELF_SIGNED_CERT_IN_CHAIN' }, 'untrusted-certificate'],
+    [{ code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }, 'untrusted-certificate'],
+    [{ code: 'ERR_TLS_CERT_ALTNAME_INVALID' }, 'host-name-mismatch'],
+    [{ code: 'CERT_HAS_EXPIRED' }, 'invalid-certificate'],
+    [{ code: 'CERT_NOT_YET_VALID' }, 'invalid-certificate'],
+    [{ code: 'ERR_SSL_WRONG_VERSION_NUMBER' }, 'handshake-failed'],
+    [{ code: 'ERR_TLS_HANDSHAKE_TIMEOUT' }, 'handshake-failed'],
+    [{ code: 'EPROTO' }, 'handshake-failed'],
+    [{ code: 'ECONNREFUSED' }, undefined],
+    [{ code: '28P01', message: 'password authentication failed' }, undefined],
+    [undefined, undefined],
+  ])('classifies %o as %s', (error, reason) => {
+    expect(tlsFailureReason(error)).toBe(reason)
+  })
+
+  it('explains each as TLS_REQUIRED with the cause, where, why, and that the token was not sent', () => {
+    const cause = Object.assign(new Error('unable to verify the first certificate'), {
+      code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    })
+    const error = tlsFailure(cause, { host: 'db.example.test', port: 6432 })!
+    expect(error.code).toBe('TLS_REQUIRED')
+    expect(error.cause).toBe(cause)
+    expect(error.details).toEqual({
+      option: 'ssl',
+      host: 'db.example.test',
+      port: 6432,
+      reason: 'untrusted-certificate',
+      tlsCode: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    })
+    expect(error.message).toContain('db.example.test:6432')
+    expect(error.message).toContain('not sent')
+    expect(error.hint).toContain('ssl: { ca')
+    expect(error.hint).toContain('sslrootcert')
+    expect(error.hint).toContain('PGSSLROOTCERT')
+    expect(error.hint).toContain('token was not sent')
+    expect(tlsFailure(new Error('The server does not support SSL connections'), { host: 'h', port: 1 })?.hint).toMatch(
+      /token was not sent.*TLS/,
+    )
+    expect(tlsFailure(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), { host: 'h', port: 1 })).toBeUndefined()
+  })
+
+  /** A server on loopback that answers pg's SSLRequest with `answer`, or with TLS under `tlsOptions`, and records what it received after. */
+  async function server(answer: 'N' | tls.TlsOptions) {
+    const received: Buffer[] = []
+    const sockets = new Set<net.Socket>()
+    const srv = net.createServer((socket) => {
+      sockets.add(socket)
+      socket.on('error', () => {})
+      socket.once('data', () => {
+        if (answer === 'N') {
+          socket.write('N')
+          socket.on('data', (data) => received.push(data))
+          return
+        }
+        socket.write('S')
+        const secure = new tls.TLSSocket(socket, { isServer: true, ...answer })
+        secure.on('error', () => {})
+        secure.on('data', (data) => received.push(data))
+      })
+    })
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve))
+    closers.push(async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => srv.close(resolve))
+    })
+    return { port: (srv.address() as net.AddressInfo).port, received }
+  }
+
+  async function connectError(port: number, ssl?: object) {
+    const client = new Client({
+      host: '127.0.0.1',
+      port,
+      user: 'u',
+      ...(ssl ? { ssl } : {}),
+      entra: { credential: credential({}) },
+    })
+    client.on('error', () => {})
+    try {
+      await client.connect()
+    } catch (error) {
+      return error
+    } finally {
+      await client.end().catch(() => {})
+    }
+    throw new Error('expected the connect to fail')
+  }
+
+  it('a server that declines TLS: TLS_REQUIRED through Client, and nothing sent after the SSLRequest', async () => {
+    const { port, received } = await server('N')
+    const error = await connectError(port)
+    expect(isPgEntraError(error) && error.code).toBe('TLS_REQUIRED')
+    expect(isPgEntraError(error) && error.details).toMatchObject({
+      option: 'ssl',
+      port,
+      reason: 'server-offers-no-tls',
+    })
+    expect((error as Error).cause).toMatchObject({ message: 'The server does not support SSL connections' })
+    expect(Buffer.concat(received).length).toBe(0)
+  })
+
+  it('a certificate from an untrusted CA: TLS_REQUIRED with the Node code, through a pool too', async () => {
+    const authority = await createCertificateAuthority({ commonName: 'untrusted CA' })
+    const { port, received } = await server(await authority.issueServerCertificate())
+    const fromClient = await connectError(port)
+    expect(isPgEntraError(fromClient) && fromClient.details).toMatchObject({ reason: 'untrusted-certificate' })
+    expect((fromClient as { cause?: { code?: string } }).cause?.code).toMatch(/^UNABLE_TO_|SELF_SIGNED/)
+    const pool = createPool({ host: '127.0.0.1', port, user: 'u', entra: { credential: credential({}) }, max: 1 })
+    pool.on('error', () => {})
+    closers.push(() => pool.end())
+    const fromPool = await rejected(pool.query('select 1'))
+    expect(fromPool.code).toBe('TLS_REQUIRED')
+    expect(Buffer.concat(received).length).toBe(0)
   })
 })
