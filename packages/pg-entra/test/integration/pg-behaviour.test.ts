@@ -137,12 +137,15 @@ describe('pg-entra/pg behaviour against the emulator', () => {
       expect(isPgEntraError(error) && error.code).toBe('TLS_REQUIRED')
       expect(isPgEntraError(error) && error.hint).toContain('allowUnverifiedTls: true')
     }
-    // Without the emulator's CA the certificate does not verify: the connect fails before any password is sent.
+    // Without the emulator's CA the certificate does not verify: the connect fails before any password is sent, and
+    // pg-entra says so (TLS_REQUIRED, with Node's error as the cause and how to trust the CA as the hint).
     const unverified = createPool({ ...base, ssl: true, entra })
     try {
       const error = await failure(unverified.query('select 1'))
-      expect(isPgEntraError(error)).toBe(false)
-      expect(error.message).toMatch(/certificate/i)
+      expect(isPgEntraError(error) && error.code).toBe('TLS_REQUIRED')
+      expect(isPgEntraError(error) && error.details.reason).toBe('untrusted-certificate')
+      expect(isPgEntraError(error) && error.hint).toContain('sslrootcert')
+      expect((error.cause as Error).message).toMatch(/certificate/i)
     } finally {
       await unverified.end()
     }

@@ -63,6 +63,14 @@ describe('resolveEntraSsl', () => {
     expect(resolveEntraSsl(undefined, { sslmode: 'require' }, true)).toEqual({ rejectUnauthorized: false })
   })
 
+  it('quotes an unknown sslmode only when it looks like a mode', () => {
+    expect(thrown(() => resolveEntraSsl(undefined, { sslmode: 'bogus' }, false)).message).toContain('"bogus"')
+    const odd = thrown(() => resolveEntraSsl(undefined, { sslmode: 'x1Secret@h/db' }, false))
+    expect(odd.code).toBe('INVALID_OPTION')
+    expect(odd.details.option).toBe('sslmode')
+    expect(odd.message).not.toContain('Secret')
+  })
+
   it('names an unreadable sslrootcert', () => {
     const error = thrown(() => resolveEntraSsl(undefined, { sslrootcert: join(dir, 'missing.pem') }, false))
     expect(error.code).toBe('INVALID_OPTION')
