@@ -1,11 +1,12 @@
 import { validateEntraAuthOptions } from '../config/options.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
-import { assertAudience } from '../identity/audience.js'
+import { wrongAudienceError } from '../identity/audience.js'
 import { type Claims, databaseUserOf, decodeJwtPayload, identityFromClaims } from '../identity/claims.js'
 import { classifyCredentialError } from '../identity/classify-error.js'
 import { resolveCloud } from '../identity/cloud.js'
 import {
   buildCredential,
+  type CredentialPlan,
   describePlan,
   type Env,
   type IdentityLoader,
@@ -96,12 +97,18 @@ export function createEntraAuth(
     try {
       token = await made.getToken(cloud.scope, getTokenOptions)
     } catch (error) {
-      const classified = classifyCredentialError(error, { secrets, tenantId, clientId, authorityHost: cloud.authorityHost })
-      // @azure/identity 4.13 (MSAL's throttling cache) replays a 5xx or 429 answer for 60 s without asking Entra
-      // (it misses a lower-cased Retry-After), longer than pg-entra's backoff waits and than short tokens live. A
-      // credential pg-entra built is dropped after such a failure, so the next attempt really asks (at the cost of
-      // one metadata request). A managed identity's cache is process-wide but its requests are not throttled.
-      if (classified.code === 'ENTRA_UNREACHABLE' && plan.kind !== 'given' && credential === pending) {
+      const classified = classifyCredentialError(error, {
+        secrets,
+        tenantId,
+        clientId,
+        authorityHost: cloud.authorityHost,
+      })
+      // @azure/identity 4.13 (MSAL's throttling cache) replays a 5xx or 429 answer for 60 s without asking Entra (it
+      // misses a lower-cased Retry-After): longer than pg-entra's backoff waits and than short tokens live. That
+      // cache belongs to one credential, so a credential pg-entra built for a client flow is dropped after such a
+      // failure and the next attempt really asks (at the cost of one metadata request). Managed identity requests
+      // are not throttled that way (measured: the same credential asks again at once), and its cache is process-wide.
+      if (classified.code === 'ENTRA_UNREACHABLE' && replaysFailures(plan) && credential === pending) {
         credential = undefined
       }
       throw classified
@@ -112,7 +119,13 @@ export function createEntraAuth(
         details: { scope: cloud.scope },
       })
     }
-    assertAudience(token.token, cloud.scope)
+    // The database would refuse it: failing here keeps the last good token serving. The credential may have cached
+    // it (MSAL does for tokens living over 5 min), so the next request asks it to skip that cache.
+    const wrongAudience = wrongAudienceError(token.token, cloud.scope)
+    if (wrongAudience) {
+      skipCredentialCache = true
+      throw wrongAudience
+    }
     return {
       token: token.token,
       expiresOnTimestamp: token.expiresOnTimestamp,
@@ -200,6 +213,11 @@ export function createEntraAuth(
   })
   Object.defineProperty(auth, 'toJSON', { enumerable: false })
   return auth
+}
+
+/** Whether the credential pg-entra builds for `plan` is an MSAL client application, whose throttling cache replays failures. */
+function replaysFailures(plan: CredentialPlan): boolean {
+  return plan.kind === 'clientSecret' || plan.kind === 'clientCertificate' || plan.kind === 'workloadIdentity'
 }
 
 /** A claims request (as in a CAE challenge) for an access token issued no earlier than `now`. */

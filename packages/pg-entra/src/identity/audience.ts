@@ -41,23 +41,23 @@ export function audienceMatches(aud: unknown, scope: string): boolean {
 }
 
 /**
- * Refuses a token issued for another resource than `scope` names (TOKEN_UNAVAILABLE, naming both audiences, never
- * the token), so that it never replaces a good token: the database would refuse it. Tokens that are not JWTs, or
- * carry no `aud`, are let through: only the database can judge them.
+ * The error for a token issued for another resource than `scope` names (TOKEN_UNAVAILABLE, naming both audiences,
+ * never the token), or undefined when the audience is right. Tokens that are not JWTs, or carry no `aud`, pass: only
+ * the database can judge them.
  */
-export function assertAudience(token: string, scope: string): void {
+export function wrongAudienceError(token: string, scope: string): PgEntraError | undefined {
   let aud: unknown
   try {
     aud = decodeJwtPayload(token).aud
   } catch {
-    return
+    return undefined
   }
-  if (audienceMatches(aud, scope)) return
+  if (audienceMatches(aud, scope)) return undefined
   const got = (Array.isArray(aud) ? aud : [aud]).map(String).join(', ')
   const expected = resourceOfScope(scope)
-  throw new PgEntraError('TOKEN_UNAVAILABLE', `the credential returned a token for ${got}, not for ${expected}`, {
+  return new PgEntraError('TOKEN_UNAVAILABLE', `the credential returned a token for ${got}, not for ${expected}`, {
     hint:
-      `the token's audience (aud) must be ${expected}: check scope / cloud; ` +
+      `a token for the database has the audience (aud) ${expected}: check scope / cloud; ` +
       'pg-entra keeps serving the last valid token and asks again with backoff',
     details: { audience: got, expectedAudience: expected, scope },
   })

@@ -70,22 +70,25 @@ describe('pg-entra/pg behaviour against the emulator', () => {
 
   it('gets a really new token from @azure/identity for the retry, past its own cache', async () => {
     const emu = await useEmulator()
-    const sp = await emu.addPrincipal({ kind: 'servicePrincipal', name: uniqueName('retry-msal') })
-    // The first token Entra issues has the wrong audience: MSAL caches it (an hour's token) and would hand it back.
-    await emu.knobs.failNext({ mode: 'wrong-audience', count: 1, principal: sp.name })
+    // No role is mapped to this principal, so the server refuses its tokens. They live an hour: MSAL caches them and
+    // would hand the refused one back; the retry must carry a token Entra issued anew. (A token for the wrong
+    // audience no longer serves here: pg-entra refuses it itself, before the server sees it.)
+    const sp = await emu.addPrincipal({ kind: 'servicePrincipal', name: uniqueName('retry-msal'), role: false })
     const pool = createPool({
       ...emulatorPg(emu),
-      user: sp.roleName,
+      user: sp.name,
       entra: { tenantId: sp.tenantId, clientId: sp.appId, clientSecret: sp.secret, ...emulatorAuthority(emu) },
     })
     try {
-      expect((await pool.query('select current_user as u')).rows[0].u).toBe(sp.roleName)
+      expect((await pgEntraFailure(pool.query('select 1'))).code).toBe('TOKEN_REFUSED')
     } finally {
       await pool.end()
     }
     const counters = await emu.counters()
-    expect(counters.tokenRequests.byPrincipal[sp.name]?.requests).toBe(2)
-    expect(counters.pg.byRole[sp.roleName!]).toMatchObject({ rejected: 1, accepted: 1 })
+    const tokens = counters.tokenRequests.byPrincipal[sp.name]
+    expect(tokens?.requests).toBe(2)
+    expect(new Set(tokens?.issued.map((issued) => issued.tokenId)).size).toBe(2)
+    expect(counters.pg.byRole[sp.name]).toMatchObject({ rejected: 2, accepted: 0 })
   })
 
   it('reports TOKEN_REFUSED naming the role and the pgaadauth statement, which works when run', async () => {

@@ -16,6 +16,7 @@ const secret = 'Zz9~very.Secret-value_123'
 function scriptedCredential(clock: { now(): number }, claims: Record<string, unknown> = { upn: 'ada@contoso.com' }) {
   const calls: { scopes: string | string[]; options: GetTokenOptions | undefined }[] = []
   const failures: unknown[] = []
+  const nextClaims: Record<string, unknown>[] = []
   let serial = 0
   let release: (() => void) | undefined
   let gate: Promise<void> | undefined
@@ -23,6 +24,10 @@ function scriptedCredential(clock: { now(): number }, claims: Record<string, unk
     calls,
     failNext(error: unknown) {
       failures.push(error)
+    },
+    /** The next token carries these claims instead (e.g. another audience). */
+    claimsNext(claims: Record<string, unknown>) {
+      nextClaims.push(claims)
     },
     hold() {
       gate = new Promise((resolve) => {
@@ -39,7 +44,10 @@ function scriptedCredential(clock: { now(): number }, claims: Record<string, unk
         if (gate) await gate
         if (failures.length > 0) throw failures.shift()
         serial++
-        return { token: fakeJwt({ ...claims, n: serial }), expiresOnTimestamp: clock.now() + HOUR }
+        return {
+          token: fakeJwt({ ...(nextClaims.shift() ?? claims), n: serial }),
+          expiresOnTimestamp: clock.now() + HOUR,
+        }
       },
     },
   }
@@ -217,6 +225,202 @@ describe('entraAuth', () => {
     const auth = entraAuth({ credential: { getToken: async () => null }, clock, random: () => 0 })
     const error = await rejected(auth.password())
     expect(error.code).toBe('TOKEN_UNAVAILABLE')
+    await auth.close()
+  })
+
+  describe('a credential that answered 5xx or 429', () => {
+    const throttled = () =>
+      Object.assign(new Error('AADSTS50196: Request throttled. Retry after 1 s.'), {
+        name: 'AuthenticationError',
+        statusCode: 429,
+      })
+
+    /** An @azure/identity stand-in whose every credential shares one script and counts how often it is built. */
+    function countingModule(script: ReturnType<typeof scriptedCredential>) {
+      const built: string[] = []
+      const credentialClass = (name: string) =>
+        class {
+          constructor() {
+            built.push(name)
+          }
+          getToken = script.credential.getToken
+        }
+      const module = {
+        ClientSecretCredential: credentialClass('ClientSecretCredential'),
+        ManagedIdentityCredential: credentialClass('ManagedIdentityCredential'),
+      } as unknown as IdentityModule
+      return { built, loadIdentity: async () => module }
+    }
+
+    it('drops a client credential it built, so that the next attempt asks Entra with a fresh one', async () => {
+      const clock = manualClock()
+      const script = scriptedCredential(clock)
+      const { built, loadIdentity } = countingModule(script)
+      const auth = createEntraAuth(
+        {
+          tenantId: 't',
+          clientId: 'c',
+          clientSecret: secret,
+          authorityHost: 'https://127.0.0.1:1',
+          clock,
+          random: () => 0,
+        },
+        { env: {}, loadIdentity },
+      )
+      const good = await auth.password()
+      expect(built).toEqual(['ClientSecretCredential'])
+      script.failNext(throttled())
+      expect((await auth.refresh()).token).toBe(good) // the last good token serves meanwhile
+      expect(auth.stats().lastError?.code).toBe('ENTRA_UNREACHABLE')
+      const fresh = await auth.refresh()
+      expect(fresh.token).not.toBe(good)
+      expect(built).toEqual(['ClientSecretCredential', 'ClientSecretCredential'])
+      await auth.close()
+    })
+
+    it('keeps the credential after other failures, and keeps a managed identity or a given credential', async () => {
+      const clock = manualClock()
+      const rejectedSecret = Object.assign(new Error('AADSTS7000215: Invalid client secret provided.'), {
+        statusCode: 401,
+      })
+      const script = scriptedCredential(clock)
+      const sp = countingModule(script)
+      const spAuth = createEntraAuth(
+        {
+          tenantId: 't',
+          clientId: 'c',
+          clientSecret: secret,
+          authorityHost: 'https://127.0.0.1:1',
+          clock,
+          random: () => 0,
+        },
+        { env: {}, loadIdentity: sp.loadIdentity },
+      )
+      await spAuth.password()
+      script.failNext(rejectedSecret)
+      await spAuth.refresh()
+      expect(spAuth.stats().lastError?.code).toBe('CREDENTIAL_REJECTED')
+      await spAuth.refresh()
+      expect(sp.built).toEqual(['ClientSecretCredential'])
+
+      const mi = countingModule(script)
+      const miAuth = createEntraAuth(
+        { managedIdentity: true, clock, random: () => 0 },
+        { env: {}, loadIdentity: mi.loadIdentity },
+      )
+      await miAuth.password()
+      script.failNext(throttled())
+      await miAuth.refresh()
+      expect(miAuth.stats().lastError?.code).toBe('ENTRA_UNREACHABLE')
+      await miAuth.refresh()
+      expect(mi.built).toEqual(['ManagedIdentityCredential'])
+
+      const givenAuth = entraAuth({ credential: script.credential, clock, random: () => 0 })
+      await givenAuth.password()
+      const before = await givenAuth.password()
+      script.failNext(throttled())
+      await givenAuth.refresh()
+      expect(givenAuth.stats().lastError?.code).toBe('ENTRA_UNREACHABLE')
+      expect((await givenAuth.refresh()).token).not.toBe(before)
+      await Promise.all([spAuth.close(), miAuth.close(), givenAuth.close()])
+    })
+  })
+
+  describe("a token for another audience than the scope's resource", () => {
+    const database = 'https://ossrdbms-aad.database.windows.net'
+
+    it('is refused (TOKEN_UNAVAILABLE naming both audiences), the last good token serves, the next request skips the cache', async () => {
+      const clock = manualClock()
+      const script = scriptedCredential(clock, { aud: database, upn: 'ada@contoso.com' })
+      const auth = entraAuth({ credential: script.credential, clock, random: () => 0 })
+      const failures: PgEntraError[] = []
+      auth.on((event) => {
+        if (event.type === 'refresh-failed') failures.push(event.error)
+      })
+      const good = await auth.password()
+      script.claimsNext({ aud: 'https://management.azure.com', upn: 'ada@contoso.com' })
+      expect((await auth.refresh()).token).toBe(good)
+      expect(failures).toHaveLength(1)
+      const error = failures[0]!
+      expect(error.code).toBe('TOKEN_UNAVAILABLE')
+      expect(error.message).toBe(
+        `the credential returned a token for https://management.azure.com, not for ${database}`,
+      )
+      expect(error.hint).toContain('check scope / cloud')
+      expect(`${error.message} ${error.hint} ${inspect(error, { depth: 10 })}`).not.toMatch(/eyJ/)
+      expect(auth.stats()).toMatchObject({ failures: 1, lastError: { code: 'TOKEN_UNAVAILABLE' } })
+      expect(await auth.password()).toBe(good)
+      // the refused token may sit in the credential's cache: the next request asks for a token issued from now on
+      await clock.advanceAsync(1_000)
+      await auth.refresh()
+      const claims = (script.calls.at(-1)!.options as { claims?: string }).claims
+      expect(claims).toBe(
+        JSON.stringify({ access_token: { nbf: { essential: true, value: String(Math.floor(clock.now() / 1000)) } } }),
+      )
+      expect(await auth.password()).not.toBe(good)
+      await auth.close()
+    })
+
+    it.each([
+      ['another resource', ['https://graph.microsoft.com'], 'https://graph.microsoft.com'],
+      ["another app's id", '00000003-0000-0000-c000-000000000000', '00000003-0000-0000-c000-000000000000'],
+    ])('fails the first request the same way for %s, when no good token was ever had', async (_, aud, named) => {
+      const clock = manualClock()
+      const script = scriptedCredential(clock, { aud, upn: 'ada@contoso.com' })
+      const auth = entraAuth({ credential: script.credential, clock, random: () => 0 })
+      const error = await rejected(auth.password())
+      expect(error.code).toBe('TOKEN_UNAVAILABLE')
+      expect(error.details).toMatchObject({ audience: named, expectedAudience: database })
+      await auth.close()
+    })
+
+    it.each([
+      ['the resource', database, undefined],
+      ['the resource with a trailing slash', `${database}/`, undefined],
+      ['an array holding the resource', ['api://other', database], undefined],
+      ["the resource's app id (a v2 token)", '123cd850-d9df-40bd-94d5-c9f07b7fa203', undefined],
+      ['a custom resource', 'api://my-proxy', 'api://my-proxy/.default'],
+      [
+        'an app id where the resource has none known here',
+        '11111111-2222-3333-4444-555555555555',
+        'api://my-proxy/.default',
+      ],
+      ['a custom resource given as a bare scope', 'https://db.example', 'https://db.example/'],
+    ])('accepts %s', async (_, aud, scope) => {
+      const clock = manualClock()
+      const script = scriptedCredential(clock, { aud, upn: 'ada@contoso.com' })
+      const auth = entraAuth({ credential: script.credential, clock, ...(scope ? { scope } : {}) })
+      expect(typeof (await auth.password())).toBe('string')
+      await auth.close()
+    })
+
+    it('lets through a token that is not a JWT, or has no aud (only the database can judge it)', async () => {
+      const clock = manualClock()
+      for (const token of ['opaque-token', fakeJwt({ upn: 'ada@contoso.com' })]) {
+        const credential = { getToken: async () => ({ token, expiresOnTimestamp: clock.now() + HOUR }) }
+        const auth = entraAuth({ credential, clock })
+        expect(await auth.password()).toBe(token)
+        await auth.close()
+      }
+    })
+  })
+
+  it('abandons a token request after requestTimeoutMs (ENTRA_UNREACHABLE) and validates the option', async () => {
+    expect(thrown(() => entraAuth({ requestTimeoutMs: 0 })).details.option).toBe('requestTimeoutMs')
+    const clock = manualClock()
+    const script = scriptedCredential(clock)
+    script.hold()
+    const auth = entraAuth({ credential: script.credential, clock, requestTimeoutMs: 2_000 })
+    const password = rejected(auth.password())
+    await clock.advanceAsync(1_999)
+    expect(script.calls).toHaveLength(1)
+    expect(script.calls[0]!.options?.abortSignal?.aborted).toBe(false)
+    await clock.advanceAsync(1)
+    const error = await password
+    expect(error.code).toBe('ENTRA_UNREACHABLE')
+    expect(error.message).toContain('2000 ms')
+    expect(script.calls[0]!.options?.abortSignal?.aborted).toBe(true)
+    script.release()
     await auth.close()
   })
 })

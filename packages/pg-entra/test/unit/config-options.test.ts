@@ -23,6 +23,7 @@ describe('validateEntraAuthOptions', () => {
         authorityHost: 'https://h',
         authorityCa: Buffer.from('x'),
         refreshBeforeMinutes: 0,
+        requestTimeoutMs: 5_000,
       },
     ]) {
       expect(validateEntraAuthOptions(options)).toBe(options)
@@ -47,6 +48,8 @@ describe('validateEntraAuthOptions', () => {
     ['managedIdentity', { clientId: 'a', objectId: 'b' }, 'exactly one'],
     ['managedIdentity', { name: 'a' }, 'got "name"'],
     ['managedIdentity', false, 'true, { clientId }'],
+    ['requestTimeoutMs', 0, 'a number of milliseconds from 1 to 600000'],
+    ['requestTimeoutMs', '5000', 'a number of milliseconds'],
     ['allowUnverifiedTls', 'yes', 'true or false'],
     ['cache', { get() {} }, 'set()'],
   ])('rejects %s = %o naming it', (option, value, expected) => {
