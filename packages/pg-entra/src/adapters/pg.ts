@@ -6,6 +6,7 @@ import { parseConnectionString } from '../config/connection-string.js'
 import { readPgEnv } from '../config/env.js'
 import { pgConfigFields } from '../config/pg-fields.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
+import { createRoleSql, quoteLiteral } from '../identity/role-statement.js'
 import { fingerprint } from '../token/fingerprint.js'
 import { type PgSsl, resolveEntraSsl, tlsFailure } from './_pg-tls.js'
 
@@ -103,10 +104,6 @@ function isAuthRefusal(error: unknown): error is Error & { code: string } {
   return code === '28P01' || code === '28000'
 }
 
-function quoteLiteral(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`
-}
-
 /** TOKEN_REFUSED for `role`, with the statement that maps the token's principal to it. */
 async function tokenRefused(
   error: Error & { code: string },
@@ -120,10 +117,9 @@ async function tokenRefused(
   } catch {
     identity = undefined
   }
-  const byName = identity?.kind === 'user' || identity?.objectId === undefined
-  const statement = byName
-    ? `select * from pgaadauth_create_principal(${quoteLiteral(role)}, false, false);`
-    : `select * from pgaadauth_create_principal_with_oid(${quoteLiteral(role)}, ${quoteLiteral(identity!.objectId!)}, 'service', false, false);`
+  const statement =
+    (identity && createRoleSql(identity, role)) ??
+    `select * from pgaadauth_create_principal(${quoteLiteral(role)}, false, false);`
   const principal = identity
     ? `${identity.kind}${identity.upn ? ` ${identity.upn}` : ''}${identity.objectId ? ` oid ${identity.objectId}` : ''}`
     : 'unknown'

@@ -1,5 +1,7 @@
 import type { TokenIdentity } from '../auth/types.js'
 
+export { createRoleSql } from '../identity/role-statement.js'
+
 export const kindLabels: Record<TokenIdentity['kind'], string> = {
   user: 'user',
   servicePrincipal: 'service principal',
@@ -22,19 +24,4 @@ export function identityJson(identity: TokenIdentity) {
     issuer: identity.issuer ?? null,
     expiresOn: identity.expiresOn === undefined ? null : new Date(identity.expiresOn).toISOString(),
   }
-}
-
-const quote = (value: string) => `'${value.replaceAll("'", "''")}'`
-
-/**
- * The statement an Entra admin runs in the `postgres` database on Azure to create the role this identity connects as.
- * Users and managed identities can be found by name; a service principal's token carries no name, so its role is
- * bound to its object id.
- */
-export function createRoleSql(identity: TokenIdentity, role: string | undefined): string | undefined {
-  const name = role ?? identity.databaseUser
-  if (identity.kind === 'user' && name) return `select * from pgaadauth_create_principal(${quote(name)}, false, false);`
-  if (!identity.objectId) return undefined
-  const type = identity.kind === 'user' ? 'user' : 'service'
-  return `select * from pgaadauth_create_principal_with_oid(${quote(name ?? '<role name>')}, ${quote(identity.objectId)}, ${quote(type)}, false, false);`
 }
