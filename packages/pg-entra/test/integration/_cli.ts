@@ -58,3 +58,20 @@ export function stepLine(stdout: string, step: string): { status: string; detail
     hint: next?.startsWith('hint:') ? next.slice('hint:'.length).trim() : undefined,
   }
 }
+
+/** The credential flags of a service principal of the emulator (its secret goes in AZURE_CLIENT_SECRET). */
+export function servicePrincipalFlags(
+  emulator: { tenantId: string; authorityHost: string; caPath: string },
+  principal: { appId?: string },
+): string[] {
+  return [
+    '--tenant-id',
+    emulator.tenantId,
+    '--client-id',
+    principal.appId!,
+    '--authority-host',
+    emulator.authorityHost,
+    '--authority-ca',
+    emulator.caPath,
+  ]
+}

@@ -1,7 +1,7 @@
 import { connect, createServer, type Server } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
-import { runCli, stepLine } from './_cli.js'
+import { runCli, servicePrincipalFlags, stepLine } from './_cli.js'
 
 type Emulator = Awaited<ReturnType<typeof useEmulator>>
 type Principal = Awaited<ReturnType<Emulator['addPrincipal']>>
@@ -60,16 +60,7 @@ function listen(server: Server, host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as { port: number }).port)))
 }
 
-const spFlags = () => [
-  '--tenant-id',
-  emulator.tenantId,
-  '--client-id',
-  sp.appId!,
-  '--authority-host',
-  emulator.authorityHost,
-  '--authority-ca',
-  emulator.caPath,
-]
+const spFlags = () => servicePrincipalFlags(emulator, sp)
 
 /** A libpq key=value connection string to the emulator's front. */
 function conninfo(fields: Record<string, string | number> = {}): string {

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
-import { runCli } from './_cli.js'
+import { runCli, servicePrincipalFlags } from './_cli.js'
 
 type Emulator = Awaited<ReturnType<typeof useEmulator>>
 type Principal = Awaited<ReturnType<Emulator['addPrincipal']>>
@@ -15,16 +15,7 @@ beforeAll(async () => {
   mi = await emulator.addPrincipal({ kind: 'managedIdentity', name: uniqueName('cli-psql-mi'), assignment: 'user' })
 })
 
-const spFlags = () => [
-  '--tenant-id',
-  emulator.tenantId,
-  '--client-id',
-  sp.appId!,
-  '--authority-host',
-  emulator.authorityHost,
-  '--authority-ca',
-  emulator.caPath,
-]
+const spFlags = () => servicePrincipalFlags(emulator, sp)
 
 const conninfo = (extra = '') =>
   `host=localhost port=${emulator.pg.port} dbname=${emulator.pg.database} sslrootcert=${emulator.caPath}${extra}`

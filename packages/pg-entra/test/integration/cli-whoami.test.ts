@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
-import { runCli } from './_cli.js'
+import { runCli, servicePrincipalFlags } from './_cli.js'
 
 type Emulator = Awaited<ReturnType<typeof useEmulator>>
 type Principal = Awaited<ReturnType<Emulator['addPrincipal']>>
@@ -15,16 +15,7 @@ beforeAll(async () => {
   mi = await emulator.addPrincipal({ kind: 'managedIdentity', name: uniqueName('cli-whoami-mi'), assignment: 'user' })
 })
 
-const spFlags = () => [
-  '--tenant-id',
-  emulator.tenantId,
-  '--client-id',
-  sp.appId!,
-  '--authority-host',
-  emulator.authorityHost,
-  '--authority-ca',
-  emulator.caPath,
-]
+const spFlags = () => servicePrincipalFlags(emulator, sp)
 
 describe('pg-entra whoami', () => {
   it('a service principal: its ids, and the role bound to its object id for the name given', async () => {
