@@ -25,3 +25,16 @@ let sequence = 0
 export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${++sequence}-${randomBytes(3).toString('hex')}`
 }
+
+type Principal = Awaited<ReturnType<RemoteEmulator['addPrincipal']>>
+
+/** A service principal with its own role and its own token lifetime (a knob scoped to it). */
+export async function shortLivedPrincipal(
+  emu: RemoteEmulator,
+  name: string,
+  tokenLifetimeSeconds: number,
+): Promise<Principal> {
+  const sp = await emu.addPrincipal({ kind: 'servicePrincipal', name })
+  await emu.knobs.set({ principals: { [sp.name]: { tokenLifetimeSeconds } } })
+  return sp
+}

@@ -70,33 +70,31 @@ export function planCredential(options: EntraAuthOptions, env: Env): CredentialP
   }
   const tenantId = options.tenantId ?? env.AZURE_TENANT_ID
   const clientId = options.clientId ?? env.AZURE_CLIENT_ID
+  const applicationIds = (what: string) => ({
+    tenantId: required(tenantId, 'tenantId', 'AZURE_TENANT_ID', what),
+    clientId: required(clientId, 'clientId', 'AZURE_CLIENT_ID', what),
+  })
   if (options.clientSecret) {
-    const what = 'a service principal with a secret'
     return {
       kind: 'clientSecret',
-      tenantId: required(tenantId, 'tenantId', 'AZURE_TENANT_ID', what),
-      clientId: required(clientId, 'clientId', 'AZURE_CLIENT_ID', what),
+      ...applicationIds('a service principal with a secret'),
       clientSecret: options.clientSecret,
       from: 'options',
     }
   }
   if (options.certificatePath) {
-    const what = 'a service principal with a certificate'
     return {
       kind: 'clientCertificate',
-      tenantId: required(tenantId, 'tenantId', 'AZURE_TENANT_ID', what),
-      clientId: required(clientId, 'clientId', 'AZURE_CLIENT_ID', what),
+      ...applicationIds('a service principal with a certificate'),
       certificatePath: options.certificatePath,
       certificatePassword: options.certificatePassword,
       from: 'options',
     }
   }
   if (options.federatedTokenFile) {
-    const what = 'workload identity'
     return {
       kind: 'workloadIdentity',
-      tenantId: required(tenantId, 'tenantId', 'AZURE_TENANT_ID', what),
-      clientId: required(clientId, 'clientId', 'AZURE_CLIENT_ID', what),
+      ...applicationIds('workload identity'),
       tokenFilePath: options.federatedTokenFile,
       from: 'options',
     }

@@ -22,13 +22,6 @@ export function frontOf(emu: Emu) {
   return { host: emu.pg.host, port: emu.pg.port, database: emu.pg.database, ssl: { ca: emu.ca } }
 }
 
-/** A service principal with its own role and its own token lifetime (a knob scoped to it). */
-export async function shortLivedPrincipal(emu: Emu, name: string, tokenLifetimeSeconds: number): Promise<Principal> {
-  const sp = await emu.addPrincipal({ kind: 'servicePrincipal', name })
-  await emu.knobs.set({ principals: { [sp.name]: { tokenLifetimeSeconds } } })
-  return sp
-}
-
 /** What the emulator saw of one principal: token requests, tokens issued, faults injected, connections accepted. */
 export interface Seen {
   requests: number

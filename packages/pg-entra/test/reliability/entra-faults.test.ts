@@ -3,7 +3,7 @@
 // - once no valid token is left, connects fail with a coded error within a bound (no hang, no unhandled
 //   rejection), and the pool recovers by itself once Entra answers again.
 import { afterAll, beforeAll, describe, it } from 'vitest'
-import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { shortLivedPrincipal, uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import type { FailureMode } from '../../../emulator/src/index.js'
 import { createPool } from '../../src/adapters/pg.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
@@ -17,7 +17,6 @@ import {
   type Principal,
   recordUnhandledRejections,
   seenBy,
-  shortLivedPrincipal,
   sleep,
   spOptions,
   within,

@@ -2,7 +2,7 @@
 // rollovers of 8 s tokens while the emulator injects random Entra faults (seeded: SOAK_SEED replays a run).
 // Zero failed queries; the emulator's counters prove the rollovers happened and connections carried the new tokens.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { shortLivedPrincipal, uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import type { FailureMode } from '../../../emulator/src/index.js'
 import { createPool } from '../../src/adapters/pg.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
@@ -12,7 +12,6 @@ import {
   recordUnhandledRejections,
   seededRandom,
   seenBy,
-  shortLivedPrincipal,
   sleep,
   spOptions,
 } from './_reliability.js'

@@ -2,7 +2,7 @@
 // connection carries the current token, because the password pg-entra provides is a function pg calls per connection.
 import knex, { type Knex } from 'knex'
 import { afterAll, expect, it } from 'vitest'
-import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { shortLivedPrincipal, uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import { knexConfig } from '../../src/adapters/knex.js'
 
 let db: Knex | undefined
@@ -13,8 +13,7 @@ afterAll(async () => {
 it('resolves the connection once and still opens every new connection with the current token', async () => {
   const emu = await useEmulator()
   const name = uniqueName('knex-provider')
-  const principal = await emu.addPrincipal({ kind: 'servicePrincipal', name })
-  await emu.knobs.set({ principals: { [name]: { tokenLifetimeSeconds: 4 } } })
+  const principal = await shortLivedPrincipal(emu, name, 4)
   const role = principal.roleName ?? name
 
   const config = knexConfig({

@@ -3,7 +3,7 @@
 // `password: () => auth.password()` next to it keeps the first token forever (the trap this adapter exists for).
 import { EntitySchema, MikroORM } from '@mikro-orm/postgresql'
 import { afterAll, expect, it } from 'vitest'
-import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { shortLivedPrincipal, uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import { mikroOrmOptions } from '../../src/adapters/mikro-orm.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
 import type { EntraAuth } from '../../src/auth/types.js'
@@ -23,8 +23,7 @@ const lifetimeMillis = 500
 async function principalWithShortTokens(prefix: string) {
   const emu = await useEmulator()
   const name = uniqueName(prefix)
-  const principal = await emu.addPrincipal({ kind: 'servicePrincipal', name })
-  await emu.knobs.set({ principals: { [name]: { tokenLifetimeSeconds: 4 } } })
+  const principal = await shortLivedPrincipal(emu, name, 4)
   const entra = {
     tenantId: emu.tenantId,
     clientId: principal.appId!,

@@ -2,7 +2,7 @@
 // current token (sequelize #15979: replicas got none; #17411: retries re-used an expired one).
 import { QueryTypes, Sequelize } from 'sequelize'
 import { afterAll, expect, it } from 'vitest'
-import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { shortLivedPrincipal, uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import { sequelizeOptions } from '../../src/adapters/sequelize.js'
 
 let sequelize: Sequelize | undefined
@@ -13,8 +13,7 @@ afterAll(async () => {
 it('read replicas and the writer get a fresh token on every new connection across rollovers', async () => {
   const emu = await useEmulator()
   const name = uniqueName('sequelize-replicas')
-  const principal = await emu.addPrincipal({ kind: 'servicePrincipal', name })
-  await emu.knobs.set({ principals: { [name]: { tokenLifetimeSeconds: 4 } } })
+  const principal = await shortLivedPrincipal(emu, name, 4)
   const role = principal.roleName ?? name
   const server = { host: emu.pg.host, port: emu.pg.port }
 

@@ -2,7 +2,7 @@
 // across token rollovers.
 import { DataSource } from 'typeorm'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { shortLivedPrincipal, uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import { typeormOptions } from '../../src/adapters/typeorm.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
 import type { EntraAuth } from '../../src/auth/types.js'
@@ -18,8 +18,7 @@ const sources: DataSource[] = []
 beforeAll(async () => {
   emu = await useEmulator()
   name = uniqueName('typeorm-url')
-  const principal = await emu.addPrincipal({ kind: 'servicePrincipal', name })
-  await emu.knobs.set({ principals: { [name]: { tokenLifetimeSeconds: 4 } } })
+  const principal = await shortLivedPrincipal(emu, name, 4)
   role = principal.roleName ?? name
   auth = entraAuth({
     tenantId: emu.tenantId,

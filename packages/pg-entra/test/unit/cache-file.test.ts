@@ -1,5 +1,5 @@
 // fileCache on a real file system: atomic writes, permissions, entries it must not trust, and its lock.
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import {
   chmodSync,
   chownSync,
@@ -16,27 +16,13 @@ import { join } from 'node:path'
 import { inspect } from 'node:util'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { type FileCacheOptions, fileCache } from '../../src/cache/file-cache.js'
-import type { StoredToken } from '../../src/cache/token-store.js'
 import type { PgEntraError } from '../../src/errors/pg-entra-error.js'
 import type { Clock } from '../../src/token/clock.js'
+import { HOUR, KEY, OTHER_KEY, storedToken } from '../helpers/stored-token.js'
 
-const KEY = 'https://login.example/tenant-a|client-a|https://ossrdbms-aad.database.windows.net/.default'
-const OTHER_KEY = 'https://login.example/tenant-a|client-b|https://ossrdbms-aad.database.windows.net/.default'
-const HOUR = 3_600_000
 const FOREIGN_UID = 4321
 
-function token(overrides: Partial<StoredToken> = {}): StoredToken {
-  const now = Date.now()
-  return {
-    key: KEY,
-    token: `eyJ.${randomBytes(24).toString('base64url')}.sig`,
-    expiresOnTimestamp: now + HOUR,
-    refreshAfterTimestamp: now + HOUR / 2,
-    tokenType: 'Bearer',
-    fetchedAt: now,
-    ...overrides,
-  }
-}
+const token = storedToken
 
 const hash = (key: string) => createHash('sha256').update(key).digest('hex')
 

@@ -5,10 +5,10 @@ import { Redis } from 'ioredis'
 import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type RedisClientLike, type RedisTokenStore, redisCache } from '../../src/cache/redis-cache.js'
-import type { StoredToken } from '../../src/cache/token-store.js'
 import type { PgEntraError } from '../../src/errors/pg-entra-error.js'
 import type { Clock } from '../../src/token/clock.js'
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
+import { HOUR, KEY, OTHER_KEY, storedToken } from '../helpers/stored-token.js'
 
 interface ClientUnderTest {
   client: RedisClientLike
@@ -47,22 +47,7 @@ const clients: Record<string, (url: string) => Promise<ClientUnderTest>> = {
   },
 }
 
-const KEY = 'https://login.example/tenant-a|client-a|https://ossrdbms-aad.database.windows.net/.default'
-const OTHER_KEY = 'https://login.example/tenant-a|client-b|https://ossrdbms-aad.database.windows.net/.default'
-const HOUR = 3_600_000
-
-function token(overrides: Partial<StoredToken> = {}): StoredToken {
-  const now = Date.now()
-  return {
-    key: KEY,
-    token: `eyJ.${randomBytes(24).toString('base64url')}.sig`,
-    expiresOnTimestamp: now + HOUR,
-    refreshAfterTimestamp: now + HOUR / 2,
-    tokenType: 'Bearer',
-    fetchedAt: now,
-    ...overrides,
-  }
-}
+const token = storedToken
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex')
