@@ -21,4 +21,4 @@ export {
 } from './cache/redis-cache.js'
 export type { Lease, StoredToken, TokenStore } from './cache/token-store.js'
 export { isPgEntraError, PgEntraError, type PgEntraErrorCode } from './errors/pg-entra-error.js'
-export type { AccessToken, GetTokenOptions, TokenCredential } from './token/access-token.js'
+export type { AccessToken, GetTokenOptions, TokenCredential } from './shared/access-token.js'

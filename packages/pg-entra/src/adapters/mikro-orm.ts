@@ -3,8 +3,8 @@
 // `{ password, expirationChecker }` with a checker that turns true when pg-entra holds a newer token (or this one
 // nears expiry) and false again right after the provider was asked, as Knex requires.
 import type { EntraAuth } from '../auth/types.js'
-import type { Clock } from '../token/clock.js'
-import { systemClock } from '../token/clock.js'
+import type { Clock } from '../shared/clock.js'
+import { systemClock } from '../shared/clock.js'
 import { type EntraClientConfig, type EntraPgOption, entraAuthOf, resolvePgConfig } from './pg.js'
 
 /** What MikroORM 6 (and Knex) accept from a password function. */

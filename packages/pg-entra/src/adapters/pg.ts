@@ -7,7 +7,7 @@ import { readPgEnv } from '../config/env.js'
 import { pgConfigFields } from '../config/pg-fields.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
 import { createRoleSql, quoteLiteral } from '../identity/role-statement.js'
-import { fingerprint } from '../token/fingerprint.js'
+import { fingerprint } from '../shared/fingerprint.js'
 import { type PgSsl, resolveEntraSsl, tlsFailure } from './_pg-tls.js'
 
 /** Entra options (a new EntraAuth is made and owned) or an EntraAuth you made (and close yourself). */

@@ -1,4 +1,4 @@
-import { validateEntraAuthOptions } from '../config/options.js'
+import { validateEntraAuthOptions } from '../auth/options.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
 import { wrongAudienceError } from '../identity/audience.js'
 import { type Claims, databaseUserOf, decodeJwtPayload, identityFromClaims } from '../identity/claims.js'
@@ -15,8 +15,8 @@ import {
   planCredential,
   planSecrets,
 } from '../identity/credential.js'
-import type { AccessToken, GetTokenOptions, TokenCredential } from '../token/access-token.js'
-import { systemClock } from '../token/clock.js'
+import type { AccessToken, GetTokenOptions, TokenCredential } from '../shared/access-token.js'
+import { systemClock } from '../shared/clock.js'
 import { createTokenSource } from '../token/token-source.js'
 import type { EntraAuth, EntraAuthEvent, EntraAuthLogger, EntraAuthOptions, TokenIdentity } from './types.js'
 

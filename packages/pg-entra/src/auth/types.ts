@@ -1,32 +1,14 @@
 import type { TokenStore } from '../cache/token-store.js'
-import type { AccessToken, TokenCredential } from '../token/access-token.js'
-import type { Clock } from '../token/clock.js'
+import type { CloudName } from '../identity/cloud.js'
+import type { CredentialOptions } from '../identity/credential.js'
+import type { AccessToken } from '../shared/access-token.js'
+import type { Clock } from '../shared/clock.js'
+import type { TokenIdentity } from '../shared/identity.js'
 import type { EntraAuthEvent, EntraAuthStats } from '../token/events.js'
 
-export type { EntraAuthEvent, EntraAuthStats }
+export type { CloudName, CredentialOptions, EntraAuthEvent, EntraAuthStats, TokenIdentity }
 
-export type CloudName = 'public' | 'china' | 'usgov'
-
-export interface EntraAuthOptions {
-  // Who. Exactly one of credential, managedIdentity, clientSecret, certificatePath, federatedTokenFile (tenantId and
-  // clientId fall back to AZURE_TENANT_ID / AZURE_CLIENT_ID). With none of them, the environment decides, in this
-  // order: AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE (each with AZURE_TENANT_ID and
-  // AZURE_CLIENT_ID); a managed identity when IDENTITY_ENDPOINT, MSI_ENDPOINT or AZURE_POD_IDENTITY_AUTHORITY_HOST is
-  // set (user-assigned when AZURE_CLIENT_ID is); and only then, as a last resort, DefaultAzureCredential (developer
-  // tools such as the Azure CLI, and the IMDS endpoint of a VM).
-  /** Any TokenCredential (an @azure/identity credential, or your own). Takes precedence over everything else. */
-  credential?: TokenCredential
-  tenantId?: string
-  clientId?: string
-  clientSecret?: string
-  /** PEM file holding the private key and the certificate, for a service principal with a certificate. */
-  certificatePath?: string
-  certificatePassword?: string
-  /** Workload identity: the file holding the federated (Kubernetes service account) token. */
-  federatedTokenFile?: string
-  /** true for the system-assigned identity; `{ clientId }` or `{ resourceId }` for a user-assigned one. */
-  managedIdentity?: true | { clientId?: string; resourceId?: string; objectId?: string }
-
+export interface EntraAuthOptions extends CredentialOptions {
   // Where.
   cloud?: CloudName
   /** Overrides the cloud's scope, e.g. 'https://ossrdbms-aad.database.windows.net/.default'. */
@@ -67,22 +49,6 @@ export interface EntraAuthLogger {
   info?(message: string, fields?: Record<string, unknown>): void
   warn?(message: string, fields?: Record<string, unknown>): void
   error?(message: string, fields?: Record<string, unknown>): void
-}
-
-/** The identity behind a token, read from its claims (the token itself is not verified here). */
-export interface TokenIdentity {
-  kind: 'user' | 'servicePrincipal' | 'managedIdentity' | 'unknown'
-  /** The database role name to connect as, when derivable. */
-  databaseUser: string | undefined
-  displayName: string | undefined
-  objectId: string | undefined
-  tenantId: string | undefined
-  appId: string | undefined
-  upn: string | undefined
-  managedIdentityResourceId: string | undefined
-  audience: string | undefined
-  issuer: string | undefined
-  expiresOn: number | undefined
 }
 
 export interface EntraAuth {

@@ -4,7 +4,7 @@ import { chmod, link, mkdir, open, readdir, readFile, rename, stat, unlink } fro
 import { hostname } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
-import { type Clock, systemClock } from '../token/clock.js'
+import { type Clock, systemClock } from '../shared/clock.js'
 import { decodeStoredToken, encodeStoredToken, identityHash } from './_stored-token.js'
 import { createWarnings, type WarningListener } from './_warnings.js'
 import type { Lease, StoredToken, TokenStore } from './token-store.js'

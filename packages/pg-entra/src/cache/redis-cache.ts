@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { PgEntraError } from '../errors/pg-entra-error.js'
-import { type Clock, systemClock } from '../token/clock.js'
+import { type Clock, systemClock } from '../shared/clock.js'
 import { decodeStoredToken, encodeStoredToken, identityHash } from './_stored-token.js'
 import { createWarnings, type WarningListener } from './_warnings.js'
 import { createTokenCipher, type EncryptionKey, type TokenCipher } from './encryption.js'

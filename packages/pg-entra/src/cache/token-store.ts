@@ -1,5 +1,5 @@
 import type { PgEntraError } from '../errors/pg-entra-error.js'
-import type { AccessToken } from '../token/access-token.js'
+import type { AccessToken } from '../shared/access-token.js'
 
 /** A token as a store keeps it, with the identity it belongs to so that a mismatch is detected. */
 export interface StoredToken extends AccessToken {

@@ -1,5 +1,5 @@
-import type { TokenIdentity } from '../auth/types.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
+import type { TokenIdentity } from '../shared/identity.js'
 
 export type Claims = Record<string, unknown>
 

@@ -1,5 +1,6 @@
-import type { CloudName } from '../auth/types.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
+
+export type CloudName = 'public' | 'china' | 'usgov'
 
 export interface CloudSettings {
   authorityHost: string

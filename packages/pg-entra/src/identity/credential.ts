@@ -1,11 +1,32 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import type { EntraAuthOptions } from '../auth/types.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
-import type { TokenCredential } from '../token/access-token.js'
+import type { TokenCredential } from '../shared/access-token.js'
 import type { ResolvedCloud } from './cloud.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
+
+/** Who the identity is: the part of EntraAuthOptions the credential is built from. */
+export interface CredentialOptions {
+  // Who. Exactly one of credential, managedIdentity, clientSecret, certificatePath, federatedTokenFile (tenantId and
+  // clientId fall back to AZURE_TENANT_ID / AZURE_CLIENT_ID). With none of them, the environment decides, in this
+  // order: AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE (each with AZURE_TENANT_ID and
+  // AZURE_CLIENT_ID); a managed identity when IDENTITY_ENDPOINT, MSI_ENDPOINT or AZURE_POD_IDENTITY_AUTHORITY_HOST is
+  // set (user-assigned when AZURE_CLIENT_ID is); and only then, as a last resort, DefaultAzureCredential (developer
+  // tools such as the Azure CLI, and the IMDS endpoint of a VM).
+  /** Any TokenCredential (an @azure/identity credential, or your own). Takes precedence over everything else. */
+  credential?: TokenCredential
+  tenantId?: string
+  clientId?: string
+  clientSecret?: string
+  /** PEM file holding the private key and the certificate, for a service principal with a certificate. */
+  certificatePath?: string
+  certificatePassword?: string
+  /** Workload identity: the file holding the federated (Kubernetes service account) token. */
+  federatedTokenFile?: string
+  /** true for the system-assigned identity; `{ clientId }` or `{ resourceId }` for a user-assigned one. */
+  managedIdentity?: true | { clientId?: string; resourceId?: string; objectId?: string }
+}
 
 /** How the credential will be made; holds no secret values except where @azure/identity needs them. */
 export type CredentialPlan =
@@ -52,7 +73,7 @@ function required(value: string | undefined, option: string, envName: string, fo
  * AZURE_POD_IDENTITY_AUTHORITY_HOST is set (user-assigned by AZURE_CLIENT_ID, as DefaultAzureCredential does); and
  * only with nothing at all, DefaultAzureCredential (which may try developer tools and the IMDS address).
  */
-export function planCredential(options: EntraAuthOptions, env: Env): CredentialPlan {
+export function planCredential(options: CredentialOptions, env: Env): CredentialPlan {
   if (options.credential) return { kind: 'given', credential: options.credential }
   if (options.managedIdentity !== undefined) {
     const mi = options.managedIdentity

@@ -1,4 +1,4 @@
-import type { TokenIdentity } from '../auth/types.js'
+import type { TokenIdentity } from '../shared/identity.js'
 
 export const quoteLiteral = (value: string): string => `'${value.replaceAll("'", "''")}'`
 

@@ -1,4 +1,4 @@
-import type { Clock } from './clock.js'
+import type { Clock } from '../shared/clock.js'
 
 /** Calls and pauses that end on time, and all at once when their owner closes. */
 export interface BoundedCalls {

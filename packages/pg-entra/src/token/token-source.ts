@@ -1,11 +1,11 @@
 import { memoryCache } from '../cache/memory-cache.js'
 import type { Lease, StoredToken, TokenStore } from '../cache/token-store.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
+import type { AccessToken } from '../shared/access-token.js'
+import type { Clock, Timer } from '../shared/clock.js'
+import { fingerprint } from '../shared/fingerprint.js'
 import { boundedCalls } from './_bounded-calls.js'
-import type { AccessToken } from './access-token.js'
-import type { Clock, Timer } from './clock.js'
 import type { EntraAuthEvent, EntraAuthStats } from './events.js'
-import { fingerprint } from './fingerprint.js'
 import {
   type BackoffOptions,
   backoffDelayMs,

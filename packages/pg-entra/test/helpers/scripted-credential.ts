@@ -1,7 +1,7 @@
 // A credential call scripted by the test: it stands in for Azure's token endpoint (the real thing is exercised
 // against the emulator in the integration tests). Each call records when it was made and its AbortSignal.
-import type { AccessToken } from '../../src/token/access-token.js'
-import type { Clock } from '../../src/token/clock.js'
+import type { AccessToken } from '../../src/shared/access-token.js'
+import type { Clock } from '../../src/shared/clock.js'
 
 export type Behaviour = (call: number, signal: AbortSignal) => AccessToken | Promise<AccessToken>
 

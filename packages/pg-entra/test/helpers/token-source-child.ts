@@ -1,7 +1,7 @@
 // Run in a child process by token-source-exit.test.ts: a token source on the system clock that gets a token and
 // is never closed. Its refresh timer (and, with `outage`, its retry timer) must not keep the process alive.
 
-import { systemClock } from '../../src/token/clock.js'
+import { systemClock } from '../../src/shared/clock.js'
 import { createTokenSource } from '../../src/token/token-source.js'
 
 const outage = process.argv.includes('outage')

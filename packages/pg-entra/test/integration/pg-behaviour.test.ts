@@ -4,7 +4,7 @@ import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import { Client, createPool } from '../../src/adapters/pg.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
 import { isPgEntraError, type PgEntraError } from '../../src/errors/pg-entra-error.js'
-import type { AccessToken } from '../../src/token/access-token.js'
+import type { AccessToken } from '../../src/shared/access-token.js'
 import { type Emu, emulatorAuthority, emulatorPg } from './_pg-helpers.js'
 
 async function failure(promise: Promise<unknown>): Promise<Error & { code?: string }> {

@@ -9,7 +9,7 @@ import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import { createPool } from '../../src/adapters/pg.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
 import type { EntraAuth, EntraAuthEvent, EntraAuthOptions } from '../../src/auth/types.js'
-import type { AccessToken } from '../../src/token/access-token.js'
+import type { AccessToken } from '../../src/shared/access-token.js'
 import { type Emu, frontOf, type Principal, spOptions } from './_reliability.js'
 
 /** The ways a secret could be printed: as is, percent-encoded (URLs, form bodies), base64. */

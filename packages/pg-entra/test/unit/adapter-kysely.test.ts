@@ -4,7 +4,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely'
 import { expect, it } from 'vitest'
 import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import { kyselyDialectConfig } from '../../src/adapters/kysely.js'
-import type { AccessToken } from '../../src/token/access-token.js'
+import type { AccessToken } from '../../src/shared/access-token.js'
 import { thrown } from './_thrown.js'
 
 /** An Entra user and a credential that gets its tokens from the emulator, as Entra would issue them. */

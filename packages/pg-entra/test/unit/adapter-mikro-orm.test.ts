@@ -4,8 +4,8 @@
 import { describe, expect, it } from 'vitest'
 import { mikroOrmPassword, passwordDeadline } from '../../src/adapters/mikro-orm.js'
 import { createEntraAuth } from '../../src/auth/entra-auth.js'
-import type { AccessToken } from '../../src/token/access-token.js'
-import { flushPromises, manualClock } from '../../src/token/manual-clock.js'
+import type { AccessToken } from '../../src/shared/access-token.js'
+import { flushPromises, manualClock } from '../../src/shared/manual-clock.js'
 
 describe('passwordDeadline', () => {
   it('asks again the margin before expiry when the token has plenty of life', () => {

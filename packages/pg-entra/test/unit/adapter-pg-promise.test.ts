@@ -5,7 +5,7 @@ import { afterAll, expect, it } from 'vitest'
 import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import { pgPromiseConnection } from '../../src/adapters/pg-promise.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
-import type { AccessToken } from '../../src/token/access-token.js'
+import type { AccessToken } from '../../src/shared/access-token.js'
 
 const pgp = pgPromise()
 afterAll(() => pgp.end())

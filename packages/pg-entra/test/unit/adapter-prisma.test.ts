@@ -3,7 +3,7 @@
 import pg from 'pg'
 import { describe, expect, it } from 'vitest'
 import { commandNeedsDatabase, poolForDatabase, prismaDatasource, prismaUrl } from '../../src/adapters/prisma.js'
-import type { AccessToken } from '../../src/token/access-token.js'
+import type { AccessToken } from '../../src/shared/access-token.js'
 import { rejected } from './_thrown.js'
 
 const parts = {

@@ -4,8 +4,8 @@ import { createEntraAuth, entraAuth, isEntraAuth } from '../../src/auth/entra-au
 import type { EntraAuthEvent } from '../../src/auth/types.js'
 import { PgEntraError } from '../../src/errors/pg-entra-error.js'
 import type { IdentityModule } from '../../src/identity/credential.js'
-import type { AccessToken, GetTokenOptions } from '../../src/token/access-token.js'
-import { manualClock } from '../../src/token/manual-clock.js'
+import type { AccessToken, GetTokenOptions } from '../../src/shared/access-token.js'
+import { manualClock } from '../../src/shared/manual-clock.js'
 import { fakeJwt } from './_jwt.js'
 import { rejected, thrown } from './_thrown.js'
 

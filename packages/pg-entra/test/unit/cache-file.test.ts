@@ -17,7 +17,7 @@ import { inspect } from 'node:util'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { type FileCacheOptions, fileCache } from '../../src/cache/file-cache.js'
 import type { PgEntraError } from '../../src/errors/pg-entra-error.js'
-import type { Clock } from '../../src/token/clock.js'
+import type { Clock } from '../../src/shared/clock.js'
 import { HOUR, KEY, OTHER_KEY, storedToken } from '../helpers/stored-token.js'
 
 const FOREIGN_UID = 4321

@@ -6,7 +6,7 @@ import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { type RedisClientLike, type RedisTokenStore, redisCache } from '../../src/cache/redis-cache.js'
 import type { PgEntraError } from '../../src/errors/pg-entra-error.js'
-import type { Clock } from '../../src/token/clock.js'
+import type { Clock } from '../../src/shared/clock.js'
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js'
 import { HOUR, KEY, OTHER_KEY, storedToken } from '../helpers/stored-token.js'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { validateEntraAuthOptions } from '../../src/config/options.js'
+import { validateEntraAuthOptions } from '../../src/auth/options.js'
 import { thrown } from './_thrown.js'
 
 const credential = { getToken: async () => null }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { manualClock } from '../../src/token/manual-clock.js'
+import { manualClock } from '../../src/shared/manual-clock.js'
 
 describe('manualClock', () => {
   it('fires due timers in order of due time, then of creation, including timers set while firing', () => {

@@ -1,8 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isPgEntraError, PgEntraError } from '../../src/errors/pg-entra-error.js'
-import type { AccessToken } from '../../src/token/access-token.js'
-import { manualClock } from '../../src/token/manual-clock.js'
+import type { AccessToken } from '../../src/shared/access-token.js'
+import { manualClock } from '../../src/shared/manual-clock.js'
 import { createTokenSource } from '../../src/token/token-source.js'
 
 const second = 1_000

@@ -3,8 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { EntraAuthEvent } from '../../src/auth/types.js'
 import { memoryCache } from '../../src/cache/memory-cache.js'
 import type { Lease, StoredToken, TokenStore } from '../../src/cache/token-store.js'
-import type { AccessToken } from '../../src/token/access-token.js'
-import { flushPromises, type ManualClock, manualClock } from '../../src/token/manual-clock.js'
+import type { AccessToken } from '../../src/shared/access-token.js'
+import { flushPromises, type ManualClock, manualClock } from '../../src/shared/manual-clock.js'
 import { createTokenSource, type TokenSource, type TokenSourceOptions } from '../../src/token/token-source.js'
 import {
   deferred,

@@ -2,9 +2,9 @@ import { inspect } from 'node:util'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { EntraAuthEvent } from '../../src/auth/types.js'
 import { isPgEntraError, PgEntraError } from '../../src/errors/pg-entra-error.js'
-import type { AccessToken } from '../../src/token/access-token.js'
-import type { Clock } from '../../src/token/clock.js'
-import { flushPromises, type ManualClock, manualClock } from '../../src/token/manual-clock.js'
+import type { AccessToken } from '../../src/shared/access-token.js'
+import type { Clock } from '../../src/shared/clock.js'
+import { flushPromises, type ManualClock, manualClock } from '../../src/shared/manual-clock.js'
 import { createTokenSource, type TokenSource, type TokenSourceOptions } from '../../src/token/token-source.js'
 import {
   deferred,

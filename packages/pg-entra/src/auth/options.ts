@@ -1,5 +1,5 @@
-import type { EntraAuthOptions } from '../auth/types.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
+import type { EntraAuthOptions } from './types.js'
 
 type Check = (value: unknown) => string | undefined
 
