@@ -8,7 +8,7 @@ import { pgConfigFields } from '../config/pg-fields.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
 import { createRoleSql, quoteLiteral } from '../identity/role-statement.js'
 import { fingerprint } from '../shared/fingerprint.js'
-import { type PgSsl, resolveEntraSsl, tlsFailure } from './_pg-tls.js'
+import { type PgSsl, resolveEntraSsl, tlsFailure } from '../tls/pg-ssl.js'
 
 /** Entra options (a new EntraAuth is made and owned) or an EntraAuth you made (and close yourself). */
 export type EntraPgOption = EntraAuthOptions | EntraAuth

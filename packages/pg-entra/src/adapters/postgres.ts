@@ -11,7 +11,7 @@ import type { EntraAuth, EntraAuthOptions } from '../auth/types.js'
 import type { ConnectionFields } from '../config/connection-fields.js'
 import { readPgEnv } from '../config/env.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
-import { resolveEntraSsl } from './_pg-tls.js'
+import { resolveEntraSsl } from '../tls/pg-ssl.js'
 
 type PostgresTypes = Record<string, postgres.PostgresType>
 // biome-ignore lint/complexity/noBannedTypes: postgres.js's own default for "no custom types"
