@@ -3,14 +3,16 @@
 // to get wrong: Knex calls the provider once and then only when the checker says expired; after a refresh the checker
 // must turn false at once or Knex throws ("still reported expired after refresh"); and each refresh makes Knex's
 // pool validation discard a healthy connection. pg-entra needs none of it: the provider here runs once (to resolve
-// the user from the token and check TLS), and the config it returns carries the token *function* as `password`,
-// which pg calls for every new connection, so no expirationChecker is returned and nothing goes stale.
+// the user from the token), and the config it returns carries the token *function* as `password`, which pg calls for
+// every new connection over TLS it checks, so no expirationChecker is returned and nothing goes stale. A refused
+// login makes the token be forgotten, and Knex's pool retries its create with a fresh one. The client class is Knex's
+// own pg client, whose `destroy()` (what `knex.destroy()` calls) also closes an EntraAuth made here.
 // Connection lifetime: Knex's `pool.maxConnectionLifetimeMillis` (Knex >= 3.2), passed through.
-import type { Knex } from 'knex'
-import { entraAuth, isEntraAuth } from '../auth/entra-auth.js'
+import { type Knex, knex } from 'knex'
 import type { EntraAuth, EntraAuthOptions } from '../auth/types.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
-import { type EntraClientConfig, type ResolvedPgConfig, resolvePgConfig } from './pg.js'
+import { type ConnectionInput, type PreparedConnection, prepareConnection } from '../kernel/connection.js'
+import { pgConfigOf } from './pg.js'
 
 const PG_CLIENTS = new Set(['pg', 'postgres', 'postgresql'])
 
@@ -23,43 +25,79 @@ export interface KnexEntraConfig extends Omit<Knex.Config, 'client' | 'connectio
   entra: EntraAuthOptions | EntraAuth
 }
 
+type KnexClientClass = new (config: Knex.Config) => Knex.Client
+let pgDialect: KnexClientClass | undefined
+
+/** Knex's own pg client class, as `knex({ client: 'pg' })` resolves it (no connection is opened). */
+function knexPgClient(): KnexClientClass {
+  pgDialect ??= knex({ client: 'pg' }).client.constructor as KnexClientClass
+  return pgDialect
+}
+
 /**
  * A Knex config for Azure Database for PostgreSQL with Entra: `knex(knexConfig({ entra: {}, pool: { ... } }))`.
- * Nothing is fetched until Knex opens its first connection; resolution errors (TLS_REQUIRED, USER_NOT_DERIVABLE...)
- * surface there, and a failed resolution is tried again on the next connection.
+ * Options and TLS are checked now; the first token is fetched when Knex opens its first connection. `knex.destroy()`
+ * closes an EntraAuth made here from options (one config, one knex instance).
  */
 export function knexConfig(config: KnexEntraConfig): Knex.Config {
   const { entra, connection, client = 'pg', ...rest } = config
   if (!PG_CLIENTS.has(client)) {
-    throw new PgEntraError('INVALID_OPTION', `pg-entra/knex works with client "pg", not "${String(client)}"`)
+    throw new PgEntraError('INVALID_OPTION', `pg-entra/knex works with client "pg", not "${String(client)}"`, {
+      hint: "use client: 'pg' (Knex's PostgreSQL client), or leave client out",
+      details: { option: 'client' },
+    })
   }
-  return { ...rest, client, connection: knexConnection(connection, entra) }
+  const prepared = prepare(connection, entra)
+  const Base = knexPgClient()
+  class EntraKnexClient extends Base {
+    override async destroy(callback?: (error?: unknown) => void): Promise<void> {
+      try {
+        await super.destroy(callback)
+      } finally {
+        await prepared.handle.release()
+      }
+    }
+  }
+  return {
+    ...rest,
+    client: EntraKnexClient as unknown as typeof Knex.Client,
+    connection: provider(connection, prepared),
+  }
 }
 
 /**
- * The connection provider on its own, for a Knex config you assemble yourself. It resolves once (again only after a
- * failure) and never returns an expirationChecker: the password function keeps every new connection's token fresh.
+ * The connection provider on its own, for a Knex config you assemble yourself (then pass an EntraAuth you close, or
+ * accept that one made from options lives as long as the process). It resolves once (again only after a failure)
+ * and never returns an expirationChecker: the password function keeps every new connection's token fresh.
  */
 export function knexConnection(
   connection: KnexEntraConfig['connection'],
   entra: EntraAuthOptions | EntraAuth,
 ): () => Promise<Knex.PgConnectionConfig> {
-  const fields = typeof connection === 'string' ? { connectionString: connection } : { ...connection }
-  if ((fields as { password?: unknown }).password !== undefined) {
-    throw new PgEntraError('INVALID_OPTION', 'password is given together with entra', {
-      hint: 'with entra the token is the password: remove connection.password',
-      details: { option: 'connection.password' },
-    })
-  }
-  // Made now: options are validated at once, and a retried resolution reuses the same token cache.
-  const auth = isEntraAuth(entra) ? entra : entraAuth(entra)
-  let resolved: Promise<ResolvedPgConfig> | undefined
+  return provider(connection, prepare(connection, entra))
+}
+
+function prepare(connection: KnexEntraConfig['connection'], entra: EntraAuthOptions | EntraAuth): PreparedConnection {
+  const input: ConnectionInput =
+    typeof connection === 'string' ? { connectionString: connection } : { ...(connection as ConnectionInput) }
+  return prepareConnection(input, entra)
+}
+
+function provider(
+  connection: KnexEntraConfig['connection'],
+  prepared: PreparedConnection,
+): () => Promise<Knex.PgConnectionConfig> {
+  const given = typeof connection === 'object' && connection !== null ? connection : {}
+  let resolved: Promise<Knex.PgConnectionConfig> | undefined
   return async () => {
-    resolved ??= resolvePgConfig({ ...(fields as EntraClientConfig), entra: auth }).catch((error: unknown) => {
-      resolved = undefined
-      throw error
-    })
+    resolved ??= prepared.resolveUser().then(
+      (user) => ({ ...pgConfigOf(given as never, prepared), user }) as Knex.PgConnectionConfig,
+      (error: unknown) => {
+        resolved = undefined
+        throw error
+      },
+    )
     // A copy each time: Knex keeps (and edits) what the provider returns.
-    return { ...(await resolved) } as Knex.PgConnectionConfig
+    return { ...(await resolved) }
   }
 }

@@ -2,7 +2,8 @@
 // this adapter resolves a plain pg config: the password as a function pg calls for every new connection, the user
 // from the token when not given (pg needs it before it asks for a password), and verified TLS.
 import type { checkServerIdentity } from 'node:tls'
-import { type EntraPgOption, type EntraPoolConfig, resolvePgConfig } from './pg.js'
+import type pg from 'pg'
+import { type EntraPgOption, type EntraPoolConfig, preparePgConfig, withEntra } from './pg.js'
 
 /** The TLS options pg-entra sets, typed as pg-promise's connection object takes them. */
 export interface PgPromiseSsl {
@@ -47,5 +48,31 @@ export interface PgPromiseEntraConfig extends EntraPoolConfig {
  * to the pool pg-promise creates. Resolving the user may fetch a token.
  */
 export async function pgPromiseConnection(config: PgPromiseEntraConfig): Promise<PgPromiseConnection> {
-  return (await resolvePgConfig(config)) as unknown as PgPromiseConnection
+  return (await preparePgConfig(config)).config as unknown as PgPromiseConnection
+}
+
+/** The slice of pg-promise's root (`pgPromise()`'s result) and database objects used here. */
+type PgpLike<Db> = (connection: PgPromiseConnection) => Db
+interface PgPromiseDatabaseLike {
+  $pool: unknown
+}
+
+/**
+ * `pgp(connection)` with Entra: `const db = await pgPromiseDatabase(pgp, { entra: {} })`. On its pool (`db.$pool`),
+ * a refused login is retried once with a fresh token, and `pgp.end()` (or `db.$pool.end()`) also closes an EntraAuth
+ * made here from options.
+ */
+export async function pgPromiseDatabase<Db extends PgPromiseDatabaseLike>(
+  pgp: PgpLike<Db>,
+  config: PgPromiseEntraConfig,
+): Promise<Db> {
+  const { config: connection, prepared } = await preparePgConfig(config)
+  try {
+    const db = pgp(connection as unknown as PgPromiseConnection)
+    withEntra(db.$pool as pg.Pool, prepared)
+    return db
+  } catch (error) {
+    await prepared.handle.release()
+    throw error
+  }
 }

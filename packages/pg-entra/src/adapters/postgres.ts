@@ -1,22 +1,18 @@
-// pg-entra/postgres: postgres.js (porsager/postgres) 3 with an Entra token as the password.
-// postgres.js calls a `pass` function for every new connection, so the token stays fresh by itself. What needs care:
-// - its `ssl: 'require' | 'prefer' | 'allow'` (and a URL's sslmode=require) skip certificate verification, and it
-//   ignores PGSSLMODE / PGSSLROOTCERT: with Entra the token would cross an unverified link. 'require' is made to
-//   verify (as pg does); 'prefer' and 'allow', which may also fall back to no TLS, are refused (TLS_REQUIRED).
-// - a URL's `sslrootcert` would be sent to the server as a startup parameter: read here as the CA instead.
-// - without PGUSER it falls back to the OS user name: the database user is derived from the token instead.
+// pg-entra/postgres: postgres.js (porsager/postgres) 3 with an Entra token as the password. postgres.js calls `pass`
+// for every new connection, so the token stays fresh by itself; but it calls it with no socket in hand, and its own
+// TLS has traps (`ssl: 'require'` does not verify; an IP host is checked as "localhost"). So the kernel opens every
+// connection itself (postgres.js's documented `socket` option): SSLRequest, TLS verified for the host connected to,
+// and only then does postgres.js write its startup message and, when asked, the token.
 import type postgres from 'postgres'
-import { allowsUnverifiedTls, entraAuth, isEntraAuth } from '../auth/entra-auth.js'
 import type { EntraAuth, EntraAuthOptions } from '../auth/types.js'
-import type { ConnectionFields } from '../config/connection-fields.js'
-import { readPgEnv } from '../config/env.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
-import { resolveEntraSsl } from '../tls/pg-ssl.js'
+import type { AuthHandle } from '../kernel/auth-handle.js'
+import { type ConnectionInput, prepareConnection } from '../kernel/connection.js'
+import { openVerifiedSocket } from '../kernel/verified-socket.js'
 
 type PostgresTypes = Record<string, postgres.PostgresType>
 // biome-ignore lint/complexity/noBannedTypes: postgres.js's own default for "no custom types"
 type NoCustomTypes = {}
-type SslOption = NonNullable<postgres.Options<PostgresTypes>['ssl']>
 
 export interface PostgresEntraExtras {
   /**
@@ -28,7 +24,7 @@ export interface PostgresEntraExtras {
 
 export type PostgresEntraOptions<T extends PostgresTypes = NoCustomTypes> = postgres.Options<T> & PostgresEntraExtras
 
-/** The arguments to hand to `postgres(...)`: the URL (when one was given, its TLS parameters taken out) and options. */
+/** The arguments to hand to `postgres(...)`. With Entra the URL is parsed here, so `url` is undefined. */
 export interface ResolvedPostgres<T extends PostgresTypes = NoCustomTypes> {
   url: string | undefined
   options: postgres.Options<T>
@@ -36,58 +32,139 @@ export interface ResolvedPostgres<T extends PostgresTypes = NoCustomTypes> {
   auth: EntraAuth | undefined
 }
 
+const DEFAULT_CONNECT_TIMEOUT_S = 30
+/** postgres.js `ssl` strings that name a libpq sslmode. */
+const SSL_MODES = new Set(['require', 'prefer', 'allow', 'verify-full', 'verify-ca', 'disable'])
+
 /**
  * Resolves what `postgres()` needs for Entra: `pass` is the token function (postgres.js calls it for every new
- * connection), `user` is derived from the token when neither the options, the URL nor PGUSER/PGUSERNAME name one,
- * and `ssl` always verifies the server (postgres.js's 'require' does not: here it does; PGSSLMODE, PGSSLROOTCERT and
- * the URL's sslrootcert, which postgres.js ignores or would send to the server, are applied). Fails with TLS_REQUIRED
- * for TLS that is off, optional ('prefer', 'allow') or unverified unless `entra.allowUnverifiedTls`.
+ * connection), `user` is derived from the token when neither the options, the URL nor PGUSER/PGUSERNAME name one, and
+ * `socket` opens each connection over TLS verified for the host (TLS_REQUIRED for TLS that is off, optional or
+ * unverified, unless `entra.allowUnverifiedTls`). The URL, key=value strings and PG* are read as for every adapter.
  */
 export async function resolvePostgres<T extends PostgresTypes = NoCustomTypes>(
   urlOrOptions?: string | PostgresEntraOptions<T>,
   maybeOptions?: PostgresEntraOptions<T>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ResolvedPostgres<T>> {
-  const givenUrl = typeof urlOrOptions === 'string' ? urlOrOptions : undefined
-  const given = optionsOf(urlOrOptions, maybeOptions) ?? {}
-  const { entra, ...options } = given
-  if (entra === undefined) return { url: givenUrl, options, auth: undefined }
+  const url = typeof urlOrOptions === 'string' ? urlOrOptions : undefined
+  const { entra, ...options } = optionsOf(urlOrOptions, maybeOptions) ?? {}
+  if (entra === undefined) return { url, options, auth: undefined }
+  return (await prepare(url, options, entra, env)).resolved as ResolvedPostgres<T>
+}
+
+async function prepare<T extends PostgresTypes>(
+  url: string | undefined,
+  options: postgres.Options<T>,
+  entra: EntraAuthOptions | EntraAuth,
+  env: NodeJS.ProcessEnv,
+): Promise<{ resolved: ResolvedPostgres<T>; handle: AuthHandle }> {
   if (options.password !== undefined || options.pass !== undefined) {
     throw new PgEntraError('INVALID_OPTION', 'both a password and Entra options were given to postgres.js', {
       hint: 'remove `password`/`pass`: with `entra` the password is the Entra token',
+      details: { option: 'password' },
     })
   }
-
-  const auth = isEntraAuth(entra) ? entra : entraAuth(entra)
-  const url = givenUrl === undefined ? undefined : parsePostgresUrl(givenUrl)
-  const envFields = readPgEnv(env)
+  if ((options as { socket?: unknown }).socket !== undefined) {
+    throw new PgEntraError('INVALID_OPTION', 'a custom socket is given together with entra', {
+      hint: 'pg-entra opens every connection itself (TLS verified for the host): remove `socket`',
+      details: { option: 'socket' },
+    })
+  }
   if (options.path !== undefined) {
     throw new PgEntraError(
       'TLS_REQUIRED',
       'refusing to send an Entra token over a Unix socket, where TLS is not available',
       {
         hint: 'connect with host and port over TLS',
+        details: { option: 'path' },
       },
     )
   }
-  const ssl = postgresSsl(
-    options.ssl,
-    {
-      sslmode: url?.sslmode ?? envFields.sslmode,
-      sslrootcert: url?.sslrootcert ?? envFields.sslrootcert,
-      sslcert: url?.sslcert ?? envFields.sslcert,
-      sslkey: url?.sslkey ?? envFields.sslkey,
-    },
-    allowsUnverifiedTls(auth),
-  )
-
-  const user =
-    options.user ?? options.username ?? url?.username ?? (env.PGUSERNAME || env.PGUSER || (await auth.principal()))
-  return {
-    url: url?.withoutTlsParameters,
-    options: { ...options, user, pass: auth.password, ssl } as postgres.Options<T>,
-    auth,
+  const prepared = prepareConnection(inputOf(url, options), entra, env)
+  try {
+    const { fields, handle } = prepared
+    const user = await prepared.resolveUser()
+    const timeoutMs =
+      1000 * (Number(options.connect_timeout) || fields.connectTimeoutSeconds || DEFAULT_CONNECT_TIMEOUT_S)
+    const target = {
+      host: fields.host,
+      port: fields.port,
+      tls: prepared.ssl,
+      allowUnverifiedTls: handle.auth.allowUnverifiedTls,
+      timeoutMs,
+    }
+    const {
+      host: _host,
+      hostname: _hostname,
+      port: _port,
+      database: _database,
+      db: _db,
+      user: _user,
+      username: _username,
+      ssl: _ssl,
+      ...rest
+    } = options as postgres.Options<T> & { hostname?: unknown; db?: unknown }
+    const connection = {
+      ...(fields.applicationName ? { application_name: fields.applicationName } : {}),
+      ...(fields.options ? { options: fields.options } : {}),
+      ...rest.connection,
+    }
+    const resolved: ResolvedPostgres<T> = {
+      url: undefined,
+      options: {
+        ...rest,
+        host: fields.host,
+        port: fields.port,
+        ...(fields.database ? { database: fields.database } : {}),
+        user,
+        pass: handle.auth.password,
+        ssl: false, // TLS is the socket's: set up and verified before postgres.js writes a byte
+        socket: () => openVerifiedSocket(target),
+        ...(Object.keys(connection).length > 0 ? { connection } : {}),
+      } as postgres.Options<T>,
+      auth: handle.auth,
+    }
+    return { resolved, handle }
+  } catch (error) {
+    await prepared.handle.release()
+    throw error
   }
+}
+
+/** postgres.js's option names on the kernel's input (the URL, when given, parsed by the kernel like any other). */
+function inputOf(url: string | undefined, options: postgres.Options<PostgresTypes>): ConnectionInput {
+  const o = options as postgres.Options<PostgresTypes> & { hostname?: unknown; db?: unknown }
+  const ssl = o.ssl
+  const sslmode = typeof ssl === 'string' && SSL_MODES.has(ssl) ? ssl : ssl === false ? 'disable' : undefined
+  const input: ConnectionInput = {
+    connectionString: url,
+    host: o.host ?? o.hostname,
+    port: o.port,
+    database: o.database ?? o.db,
+    user: o.user ?? o.username,
+    ...(o.connection?.application_name ? { application_name: o.connection.application_name } : {}),
+  }
+  if (sslmode !== undefined) {
+    // A mode in the options is the most specific: it overrides a URL's or PGSSLMODE's.
+    input.ssl = undefined
+    input.connectionString = withSslMode(url, sslmode)
+  } else if (ssl !== undefined && ssl !== true) {
+    input.ssl = ssl
+  }
+  return input
+}
+
+/** The URL (or an empty key=value string) with its sslmode replaced, so that the kernel reads one mode. */
+function withSslMode(url: string | undefined, sslmode: string): string {
+  if (url === undefined) return `sslmode=${sslmode}`
+  if (!/^postgres(ql)?:\/\//i.test(url)) return `${url} sslmode=${sslmode}`
+  const [base, query = ''] = url.split('?', 2) as [string, string?]
+  const kept = query
+    .split('&')
+    .filter((pair) => pair !== '' && !/^(sslmode|ssl)=/.test(pair))
+    .concat(`sslmode=${sslmode}`)
+  return `${base}?${kept.join('&')}`
 }
 
 /**
@@ -98,15 +175,22 @@ export async function createPostgres<T extends PostgresTypes = NoCustomTypes>(
   urlOrOptions?: string | PostgresEntraOptions<T>,
   maybeOptions?: PostgresEntraOptions<T>,
 ): Promise<postgres.Sql<T>> {
-  const { url, options, auth } = await resolvePostgres(urlOrOptions, maybeOptions)
+  const url = typeof urlOrOptions === 'string' ? urlOrOptions : undefined
+  const { entra, ...options } = optionsOf(urlOrOptions, maybeOptions) ?? {}
   const { default: connect } = await import('postgres')
-  const sql = (url === undefined ? connect(options) : connect(url, options)) as unknown as postgres.Sql<T>
-  const given = optionsOf(urlOrOptions, maybeOptions)
-  if (auth !== undefined && given?.entra !== undefined && !isEntraAuth(given.entra)) {
+  if (entra === undefined) {
+    return (url === undefined ? connect(options) : connect(url, options)) as unknown as postgres.Sql<T>
+  }
+  const { resolved, handle } = await prepare(url, options, entra, process.env)
+  const sql = connect(resolved.options) as unknown as postgres.Sql<T>
+  if (handle.owned) {
     const end = sql.end.bind(sql)
     sql.end = async (endOptions) => {
-      await end(endOptions)
-      await auth.close()
+      try {
+        await end(endOptions)
+      } finally {
+        await handle.release()
+      }
     }
   }
   return sql
@@ -118,81 +202,4 @@ function optionsOf<T extends PostgresTypes>(
   maybeOptions: PostgresEntraOptions<T> | undefined,
 ): PostgresEntraOptions<T> | undefined {
   return typeof urlOrOptions === 'object' ? urlOrOptions : maybeOptions
-}
-
-const POSTGRES_JS_SSL_MODES = new Set(['require', 'prefer', 'allow', 'verify-full'])
-
-/**
- * The `ssl` option for postgres.js, by the same rules as pg-entra/pg: verified TLS (the CA from sslrootcert /
- * PGSSLROOTCERT when given), 'require' and 'verify-full' verified, anything that may skip TLS or verification a
- * TLS_REQUIRED error unless the EntraAuth allows unverified TLS. `option` is postgres.js's own `ssl` option;
- * `fields` the sslmode and files from the URL or the environment.
- */
-export function postgresSsl(
-  option: SslOption | undefined,
-  fields: ConnectionFields,
-  allowUnverified: boolean,
-): SslOption {
-  const asMode = typeof option === 'string' && POSTGRES_JS_SSL_MODES.has(option)
-  const ssl = resolveEntraSsl(
-    asMode ? undefined : option,
-    asMode ? { ...fields, sslmode: option } : fields,
-    allowUnverified,
-  )
-  return ssl === true ? 'verify-full' : ssl
-}
-
-interface ParsedPostgresUrl {
-  username: string | undefined
-  sslmode: string | undefined
-  sslrootcert: string | undefined
-  sslcert: string | undefined
-  sslkey: string | undefined
-  /** The URL minus the TLS query parameters pg-entra applies itself (postgres.js would send them to the server). */
-  withoutTlsParameters: string
-}
-
-const TLS_PARAMETERS = ['ssl', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey']
-
-/** Reads a postgres:// URL the way postgres.js does, including several comma-separated hosts. */
-export function parsePostgresUrl(url: string): ParsedPostgresUrl {
-  const afterScheme = url.slice(url.indexOf('://') + 3)
-  const authority = afterScheme.split(/[/?#]/)[0] ?? ''
-  const hosts = authority.slice(authority.lastIndexOf('@') + 1)
-  let parsed: URL
-  try {
-    parsed = new URL(url.replace(hosts, hosts.split(',')[0] ?? ''))
-  } catch (cause) {
-    throw new PgEntraError('INVALID_OPTION', 'the postgres.js connection URL cannot be parsed', { cause })
-  }
-  const query = parsed.searchParams
-  const sslmode = query.get('sslmode') ?? sslFlag(query.get('ssl'))
-  const sslrootcert = query.get('sslrootcert') ?? undefined
-  const sslcert = query.get('sslcert') ?? undefined
-  const sslkey = query.get('sslkey') ?? undefined
-  const queryStart = url.indexOf('?')
-  let withoutTlsParameters = url
-  if (queryStart >= 0) {
-    const [query, fragment] = url.slice(queryStart + 1).split('#', 2) as [string, string | undefined]
-    const kept = new URLSearchParams(query)
-    for (const name of TLS_PARAMETERS) kept.delete(name)
-    const rest = kept.toString()
-    withoutTlsParameters = `${url.slice(0, queryStart)}${rest ? `?${rest}` : ''}${fragment === undefined ? '' : `#${fragment}`}`
-  }
-  return {
-    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
-    sslmode,
-    sslrootcert,
-    sslcert,
-    sslkey,
-    withoutTlsParameters,
-  }
-}
-
-/** A URL's `ssl=true|false` (pg's spelling) as an sslmode. */
-function sslFlag(value: string | null): string | undefined {
-  if (value === null) return undefined
-  if (value === 'true' || value === '1') return 'verify-full'
-  if (value === 'false' || value === '0') return 'disable'
-  return value
 }

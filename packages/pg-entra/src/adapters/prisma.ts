@@ -12,7 +12,7 @@ import type { Pool } from 'pg'
 import { parseConnectionString } from '../config/connection-string.js'
 import { readPgEnv } from '../config/env.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
-import { createPool, type EntraPgOption, type EntraPoolConfig, entraAuthOf, resolvePgConfig } from './pg.js'
+import { createPool, type EntraPgOption, type EntraPoolConfig, preparePgConfig } from './pg.js'
 
 type PrismaPgOptions = NonNullable<ConstructorParameters<typeof PrismaPgFactory>[1]>
 /** The pool type as @prisma/adapter-pg declares it (it may carry its own copy of @types/pg). */
@@ -42,16 +42,34 @@ export interface PrismaEntraConfig extends EntraPoolConfig {
  * `createPool` from `pg-entra/pg`), and Prisma's adapter options as the second argument.
  */
 export function prismaAdapter(poolOrConfig: PrismaEntraConfig | Pool, options?: PrismaPgOptions): EntraPrismaPg {
-  const pool = isPool(poolOrConfig) ? poolOrConfig : createPool(poolOrConfig)
+  const ownsPool = !isPool(poolOrConfig)
+  const pool = ownsPool ? createPool(poolOrConfig) : poolOrConfig
   let factory: Promise<PrismaPgFactory> | undefined
   const load = () => {
     factory ??= loadPrismaPg().then((PrismaPg) => new PrismaPg(pool as unknown as AdapterPool, options))
     return factory
   }
 
-  const connect = async (): Promise<PrismaPgAdapter> => {
+  const connectOnPool = async (): Promise<PrismaPgAdapter> => {
     const adapter = await (await load()).connect()
     await assertSamePool(adapter, pool)
+    return adapter
+  }
+
+  const connect = async (): Promise<PrismaPgAdapter> => {
+    const adapter = await connectOnPool()
+    if (ownsPool) {
+      // `prisma.$disconnect()` disposes the adapter, which leaves a pool it was given alone: this one is ours to end
+      // (and with it an EntraAuth made from options).
+      const dispose = adapter.dispose.bind(adapter)
+      adapter.dispose = async () => {
+        try {
+          await dispose()
+        } finally {
+          await pool.end()
+        }
+      }
+    }
     return adapter
   }
 
@@ -61,7 +79,7 @@ export function prismaAdapter(poolOrConfig: PrismaEntraConfig | Pool, options?: 
     pool,
     connect,
     async connectToShadowDb() {
-      const main = await connect()
+      const main = await connectOnPool()
       const database = `prisma_migrate_shadow_db_${randomUUID()}`
       await main.executeScript(`CREATE DATABASE "${database}"`)
       const shadowPool = poolForDatabase(pool, database)
@@ -213,8 +231,8 @@ export function prismaUrl(parts: PrismaUrlParts): string {
 export async function prismaDatasource(options: PrismaDatasourceOptions): Promise<PrismaDatasource> {
   if (!commandNeedsDatabase(options.argv ?? process.argv)) return {}
   const { entra, shadowDatabase, sslRootCertPath, argv: _argv, ...fields } = options
-  const resolved = await resolvePgConfig({ ...fields, entra })
-  const auth = entraAuthOf(resolved)!
+  const { config: resolved, handle } = await preparePgConfig({ ...fields, entra })
+  const auth = handle.auth
   try {
     const parts: PrismaUrlParts = {
       host: resolved.host ?? 'localhost',
@@ -237,7 +255,7 @@ export async function prismaDatasource(options: PrismaDatasourceOptions): Promis
       ...(shadowDatabase ? { shadowDatabaseUrl: prismaUrl({ ...parts, database: shadowDatabase }) } : {}),
     }
   } finally {
-    if (entra !== auth) await auth.close()
+    await handle.release()
   }
 }
 

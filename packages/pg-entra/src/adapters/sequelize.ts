@@ -1,13 +1,17 @@
 // pg-entra/sequelize: Sequelize 6 (dialect postgres) with an Entra token as the password.
 // Sequelize copies its password into every connection config once; a token string handed to it at start-up
 // expires. The supported way in is a `beforeConnect` hook, which Sequelize runs before every physical connect:
-// pool growth, retries (sequelize #17411) and each read replica (sequelize #15979) alike. The hook here sets a fresh
-// password (and the user derived from the token) every time. Sequelize's pool has no maximum connection lifetime:
-// `pool.maxLifetimeSeconds` adds one (an afterConnect stamp checked by pool.validate).
+// pool growth, retries (sequelize #17411) and each read replica (sequelize #15979) alike. The hook here sets the token
+// *function* as the password (and the user derived from the token) every time: Sequelize hands it to pg, which calls it
+// with the socket in hand, so the token goes only over verified TLS whatever other hooks or dialectOptions change.
+// Sequelize's pool has no maximum connection lifetime: `pool.maxLifetimeSeconds` adds one (an afterConnect stamp
+// checked by pool.validate). Sequelize has no close hook: `createSequelize()` ties an EntraAuth made from options to
+// `sequelize.close()`.
 import type { ConnectionOptions, Options, PoolOptions, ReplicationOptions } from 'sequelize'
 import type { EntraAuth, EntraAuthOptions } from '../auth/types.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
-import { type EntraClientConfig, resolvePgConfig } from './pg.js'
+import type { AuthHandle } from '../kernel/auth-handle.js'
+import { type EntraClientConfig, preparePgConfig, type ResolvedPgConfig } from './pg.js'
 
 export interface SequelizeEntraOptions extends Omit<Options, 'pool' | 'password'> {
   /** Entra options (`{}` reads AZURE_* and PG* from the environment) or an EntraAuth to share. */
@@ -29,6 +33,34 @@ type Hook<K extends 'beforeConnect' | 'afterConnect'> = NonNullable<NonNullable<
  * (verified TLS; the user derived from the token when none is named).
  */
 export async function sequelizeOptions(options: SequelizeEntraOptions): Promise<Options> {
+  return (await prepareSequelize(options)).options
+}
+
+/**
+ * `new Sequelize(...)` with Entra: `const sequelize = await createSequelize({ entra: {} })`. Loads Sequelize lazily;
+ * `sequelize.close()` also closes an EntraAuth made here from options.
+ */
+export async function createSequelize(options: SequelizeEntraOptions): Promise<import('sequelize').Sequelize> {
+  const { options: resolved, handle } = await prepareSequelize(options)
+  try {
+    const { Sequelize } = await import('sequelize')
+    const sequelize = new Sequelize(resolved)
+    const close = sequelize.close.bind(sequelize)
+    sequelize.close = async () => {
+      try {
+        await close()
+      } finally {
+        await handle.release()
+      }
+    }
+    return sequelize
+  } catch (error) {
+    await handle.release()
+    throw error
+  }
+}
+
+async function prepareSequelize(options: SequelizeEntraOptions): Promise<{ options: Options; handle: AuthHandle }> {
   const { entra, url, pool, hooks, dialectOptions, replication, ...rest } = options
   if (rest.dialect !== undefined && rest.dialect !== 'postgres') {
     throw new PgEntraError('INVALID_OPTION', `pg-entra/sequelize works with dialect "postgres", not "${rest.dialect}"`)
@@ -40,7 +72,7 @@ export async function sequelizeOptions(options: SequelizeEntraOptions): Promise<
     })
   }
   const given = (dialectOptions ?? {}) as { ssl?: EntraClientConfig['ssl'] }
-  const resolved = await resolvePgConfig({
+  const { config: resolved, handle } = await preparePgConfig({
     ...(url === undefined ? {} : { connectionString: url }),
     ...(rest.host === undefined ? {} : { host: rest.host }),
     ...(rest.port === undefined ? {} : { port: Number(rest.port) }),
@@ -53,7 +85,7 @@ export async function sequelizeOptions(options: SequelizeEntraOptions): Promise<
   const { maxLifetimeSeconds, ...poolOptions } = pool ?? {}
   const lifetime = connectionLifetime(maxLifetimeSeconds, poolOptions.validate)
 
-  return {
+  const sequelizeOptions: Options = {
     ...rest,
     dialect: 'postgres',
     host: resolved.host,
@@ -69,17 +101,17 @@ export async function sequelizeOptions(options: SequelizeEntraOptions): Promise<
       afterConnect: chain(lifetime.stamp as Hook<'afterConnect'>, hooks?.afterConnect),
     },
   }
+  return { options: sequelizeOptions, handle }
 }
 
 /**
- * The beforeConnect hook: a fresh token for every physical connection, non-enumerable so that util.inspect and JSON
- * of Sequelize's config do not show it. (It is not cleared after connecting: another connect may be between its
- * hooks and its read of the config at that moment.)
+ * The beforeConnect hook: the token function as the password of every physical connection (pg calls it when the server
+ * asks, over the socket it checks), non-enumerable so that util.inspect and JSON of Sequelize's config do not show it.
  */
 export function freshPassword(password: () => Promise<string>, username: string | undefined): Hook<'beforeConnect'> {
   return async (config) => {
     Object.defineProperty(config, 'password', {
-      value: await password(),
+      value: password,
       enumerable: false,
       writable: true,
       configurable: true,
@@ -136,7 +168,7 @@ function withUsername(replication: ReplicationOptions, username: string | undefi
 }
 
 /** What PG* variables or the URL set that Sequelize reads from dialectOptions (and would otherwise not pass on). */
-function fromEnvironment(resolved: Awaited<ReturnType<typeof resolvePgConfig>>): Record<string, unknown> {
+function fromEnvironment(resolved: ResolvedPgConfig): Record<string, unknown> {
   const picked: Record<string, unknown> = {}
   if (resolved.application_name !== undefined) picked.application_name = resolved.application_name
   if (resolved.options !== undefined) picked.options = resolved.options

@@ -2,14 +2,19 @@
 // TypeORM types `password` as a function and pg calls it for every new connection. The trap: TypeORM hands its `url`
 // to pg as `connectionString`, and pg then drops a password function for the URL's (empty) password. So the URL is
 // parsed here into discrete fields, for the data source and for each replica. TypeORM also switches to pg-native
-// when it is installed, which cannot take a password function: pg is given as the driver without it. Connection
-// lifetime: pg's `maxLifetimeSeconds`, given through TypeORM's `extra`.
+// when it is installed, which cannot take a password function: pg is given as the driver without it, and with a Pool
+// that retries a refused login once and closes an EntraAuth made here when `DataSource.destroy()` has ended every
+// pool. TypeORM merges `extra` over its pg options (ssl included): the token still goes only over verified TLS, since
+// the password function checks the socket. Connection lifetime: pg's `maxLifetimeSeconds`, given through `extra`.
 import pg from 'pg'
 import type { DataSourceOptions } from 'typeorm'
 import type { EntraAuth, EntraAuthOptions } from '../auth/types.js'
 import { parseConnectionString } from '../config/connection-string.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
-import { type EntraClientConfig, entraAuthOf, resolvePgConfig } from './pg.js'
+import type { AuthHandle } from '../kernel/auth-handle.js'
+import { sharedBy } from '../kernel/auth-handle.js'
+import type { PreparedConnection } from '../kernel/connection.js'
+import { type EntraClientConfig, preparePgConfig, withEntra } from './pg.js'
 
 export type TypeOrmPostgresOptions = Extract<DataSourceOptions, { type: 'postgres' }>
 type Credentials = NonNullable<TypeOrmPostgresOptions['replication']>['master']
@@ -31,7 +36,7 @@ export async function typeormOptions(options: TypeOrmEntraOptions): Promise<Type
     throw new PgEntraError('INVALID_OPTION', `pg-entra/typeorm works with type "postgres", not "${String(rest.type)}"`)
   }
   const main = await credentialsWithEntra(rest, entra)
-  const auth = entraAuthOf(main.resolved) ?? (entra as EntraAuth)
+  const auth = main.handle.auth
   const replication = rest.replication && {
     ...rest.replication,
     master: (await credentialsWithEntra(rest.replication.master, auth)).credentials,
@@ -44,16 +49,27 @@ export async function typeormOptions(options: TypeOrmEntraOptions): Promise<Type
     ...withoutUrl,
     ...main.credentials,
     ...(replication ? { replication } : {}),
-    driver: rest.driver ?? pgWithoutNative(),
+    driver: rest.driver ?? pgForTypeorm(main.prepared, main.handle),
   } as TypeOrmPostgresOptions
 }
 
 /**
- * pg as TypeORM's driver, minus `pg.native`: TypeORM switches to pg-native whenever that package is installed, and
- * pg-native turns a password function into text (the login then fails).
+ * pg as TypeORM's driver: without `pg.native` (TypeORM switches to pg-native whenever that package is installed, and
+ * pg-native turns a password function into text), and with a Pool that has Entra's connect and end. The data source
+ * and each replica get a pool of their own: the EntraAuth is released once all of them have ended.
  */
-function pgWithoutNative(): typeof pg {
-  return Object.create(pg, { native: { value: null, enumerable: false } }) as typeof pg
+function pgForTypeorm(prepared: PreparedConnection, handle: AuthHandle): typeof pg {
+  const shares = sharedBy(handle)
+  class EntraPool extends pg.Pool {
+    constructor(config?: pg.PoolConfig) {
+      super(config)
+      withEntra(this, prepared, shares.take())
+    }
+  }
+  return Object.create(pg, {
+    native: { value: null, enumerable: false },
+    Pool: { value: EntraPool, enumerable: true },
+  }) as typeof pg
 }
 
 async function credentialsWithEntra(credentials: Credentials, entra: EntraAuthOptions | EntraAuth) {
@@ -76,10 +92,11 @@ async function credentialsWithEntra(credentials: Credentials, entra: EntraAuthOp
     const named = parseConnectionString(credentials.url)
     for (const key of ['host', 'port', 'database', 'user'] as const) if (named[key] !== undefined) delete config[key]
   }
-  const resolved = await resolvePgConfig(config)
+  const { config: resolved, handle, prepared } = await preparePgConfig(config)
   const { url: _url, ...rest } = credentials
   return {
-    resolved,
+    handle,
+    prepared,
     credentials: {
       ...rest,
       host: resolved.host,

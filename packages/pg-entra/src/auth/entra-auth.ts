@@ -17,18 +17,15 @@ import {
 } from '../identity/credential.js'
 import type { AccessToken, GetTokenOptions, TokenCredential } from '../shared/access-token.js'
 import { systemClock } from '../shared/clock.js'
+import { abandonLogin, assertPgCallerVerified, pgCallerOf, watchForRefusal } from '../tls/pg-caller.js'
 import { createTokenSource } from '../token/token-source.js'
 import type { EntraAuth, EntraAuthEvent, EntraAuthLogger, EntraAuthOptions, TokenIdentity } from './types.js'
 
 const BRAND = Symbol.for('pg-entra.auth')
 const inspectSymbol = Symbol.for('nodejs.util.inspect.custom')
 const DEFAULT_REFRESH_BEFORE_MINUTES = 5
-
-/** What an EntraAuth carries for adapters (not part of the public interface). */
-interface AuthFacts {
-  allowUnverifiedTls: boolean
-  description: string
-}
+/** How often a token the database refused may make pg-entra fetch a new one. */
+const INVALIDATION_COOLDOWN_MS = 30_000
 
 /** @internal Test seams: the environment read and how @azure/identity is loaded. */
 export interface EntraAuthDependencies {
@@ -39,11 +36,6 @@ export interface EntraAuthDependencies {
 /** True for an EntraAuth from any copy of pg-entra. */
 export function isEntraAuth(value: unknown): value is EntraAuth {
   return typeof value === 'object' && value !== null && BRAND in value
-}
-
-/** Whether the EntraAuth was made with `allowUnverifiedTls: true` (adapters ask before sending a token). */
-export function allowsUnverifiedTls(auth: EntraAuth): boolean {
-  return (auth as unknown as Record<symbol, AuthFacts | undefined>)[BRAND]?.allowUnverifiedTls === true
 }
 
 /**
@@ -174,8 +166,25 @@ export function createEntraAuth(
     cache: options.cache?.kind ?? 'memory',
   })
 
+  const allowUnverifiedTls = options.allowUnverifiedTls === true
+  let lastInvalidation: number | undefined
+  // The token leaves here. Called by node-postgres as client.password(...), it goes only to a socket that is verified
+  // TLS for the host connected to (unless allowUnverifiedTls), and a login the server refuses forgets the token.
+  async function password(this: unknown): Promise<string> {
+    const caller = pgCallerOf(this)
+    try {
+      if (caller && !allowUnverifiedTls) assertPgCallerVerified(caller)
+      const { token } = await source.get()
+      if (caller) watchForRefusal(caller, () => auth.invalidate(token))
+      return token
+    } catch (error) {
+      if (caller) abandonLogin(caller)
+      throw error
+    }
+  }
+
   const auth: EntraAuth & { toJSON(): unknown } = {
-    password: async () => (await source.get()).token,
+    password,
     token: () => source.get(),
     async principal() {
       const { identity, claims } = identityOf((await source.get()).token)
@@ -189,8 +198,13 @@ export function createEntraAuth(
       return source.refresh()
     },
     invalidate(token: string) {
+      // A refused token is forgotten at most once per cooldown: a role that is not mapped refuses every token, and
+      // an application reconnecting in a loop must not turn that into a loop of token requests.
+      const now = clock.now()
+      if (lastInvalidation !== undefined && now - lastInvalidation < INVALIDATION_COOLDOWN_MS) return
+      if (!source.invalidate(token)) return
+      lastInvalidation = now
       skipCredentialCache = true
-      source.invalidate(token)
     },
     stats: () => source.stats(),
     on(listener) {
@@ -198,6 +212,7 @@ export function createEntraAuth(
       return () => listeners.delete(listener)
     },
     scope: cloud.scope,
+    allowUnverifiedTls,
     async close() {
       source.close()
       stopStoreWarnings?.()
@@ -205,8 +220,7 @@ export function createEntraAuth(
     },
     toJSON: summary,
   }
-  const facts: AuthFacts = { allowUnverifiedTls: options.allowUnverifiedTls === true, description }
-  Object.defineProperty(auth, BRAND, { value: facts, enumerable: false })
+  Object.defineProperty(auth, BRAND, { value: true, enumerable: false })
   Object.defineProperty(auth, inspectSymbol, {
     value: () => `EntraAuth ${JSON.stringify(summary())}`,
     enumerable: false,

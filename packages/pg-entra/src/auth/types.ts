@@ -52,7 +52,11 @@ export interface EntraAuthLogger {
 }
 
 export interface EntraAuth {
-  /** A function to hand to any driver; resolves without a network call once a token is cached. */
+  /**
+   * A function to hand to any driver; resolves without a network call once a token is cached. Called by
+   * node-postgres (as `client.password(...)`, so by every client built on pg), it refuses with TLS_REQUIRED unless the
+   * socket is TLS verified for the host connected to, and forgets a token the server refuses (28P01/28000).
+   */
   readonly password: () => Promise<string>
   /** The current token with its expiry; concurrent callers share one request. */
   token(): Promise<AccessToken>
@@ -66,6 +70,8 @@ export interface EntraAuth {
   stats(): EntraAuthStats
   on(listener: (event: EntraAuthEvent) => void): () => void
   readonly scope: string
+  /** Whether tokens may travel without verified TLS (the `allowUnverifiedTls` option). */
+  readonly allowUnverifiedTls: boolean
   /** Stops every timer; later calls fail with CLOSED. */
   close(): Promise<void>
 }

@@ -8,11 +8,13 @@ function invalid(name: string, expected: string, hint: string): PgEntraError {
   })
 }
 
+export type Env = Readonly<Record<string, string | undefined>>
+
 /**
  * The PG* variables libpq (and psql) read, as discrete fields; unset and empty variables are left out. A PGPORT or
  * PGCONNECT_TIMEOUT that is not a number is refused, as libpq refuses it (values are not echoed).
  */
-export function readPgEnv(env: Readonly<Record<string, string | undefined>>): ConnectionFields {
+export function readPgEnv(env: Env): ConnectionFields {
   const fields: ConnectionFields = {}
   const take = (name: string) => {
     const value = env[name]
@@ -40,6 +42,11 @@ export function readPgEnv(env: Readonly<Record<string, string | undefined>>): Co
   for (const [field, name] of map) {
     const value = take(name)
     if (value !== undefined) (fields as Record<string, unknown>)[field] = value
+  }
+  // postgres.js's own name for the user, read by every adapter alike.
+  if (fields.user === undefined) {
+    const username = take('PGUSERNAME')
+    if (username !== undefined) fields.user = username
   }
   const timeoutText = take('PGCONNECT_TIMEOUT')
   if (timeoutText !== undefined) {

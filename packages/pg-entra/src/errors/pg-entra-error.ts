@@ -9,6 +9,7 @@ export type PgEntraErrorCode =
   | 'USER_NOT_DERIVABLE' // the database user cannot be derived from the token's claims
   | 'TLS_REQUIRED' // a token would travel without verified TLS
   | 'TOKEN_REFUSED' // the database refused the token (28P01 / 28000)
+  | 'CONNECTION_FAILED' // the database could not be reached (ECONNREFUSED, ENOTFOUND, ETIMEDOUT...)
   | 'CACHE_ERROR' // a shared cache store failed; pg-entra fell back to its own memory
   | 'CLOSED' // the EntraAuth was closed
 

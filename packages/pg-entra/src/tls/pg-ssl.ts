@@ -83,8 +83,29 @@ export function resolveEntraSsl(ssl: unknown, fields: ConnectionFields, allowUnv
   }
   if (sslmode === 'no-verify')
     throw refuse('sslmode=no-verify', 'over TLS without certificate verification (sslmode=no-verify)')
-  if (sslmode === 'require' && fields.libpqCompat && !fields.sslrootcert) {
-    throw refuse('sslmode=require', 'with sslmode=require under uselibpqcompat, which does not verify the certificate')
+  if (sslmode === 'require' && fields.libpqCompat) {
+    throw refuse(
+      'sslmode=require',
+      'with sslmode=require under uselibpqcompat, which does not check the host name (or the certificate, without sslrootcert)',
+    )
+  }
+  if (sslmode === 'verify-ca') {
+    throw refuse(
+      'sslmode=verify-ca',
+      'with sslmode=verify-ca, which does not check that the certificate names the host',
+    )
+  }
+  if (typeof ssl === 'object' && ssl !== null) {
+    const given = ssl as ConnectionOptions
+    if (typeof given.checkServerIdentity === 'function') {
+      throw refuse(
+        'ssl.checkServerIdentity',
+        'with a custom ssl.checkServerIdentity, which replaces the host name check',
+      )
+    }
+    if (typeof given.servername === 'string' && fields.host !== undefined && given.servername !== fields.host) {
+      throw refuse('ssl.servername', `with ssl.servername set to another name than the host connected to`)
+    }
   }
   if (sslmode !== undefined && !['require', 'verify-ca', 'verify-full'].includes(sslmode)) {
     // Quoted only when it looks like a mode: from a malformed URL it could be a piece of a password.
@@ -97,8 +118,6 @@ export function resolveEntraSsl(ssl: unknown, fields: ConnectionFields, allowUnv
   const files = filesOf(fields)
   const base: ConnectionOptions =
     typeof ssl === 'object' && ssl !== null ? { ...files, ...(ssl as ConnectionOptions) } : files
-  const verifyCaOnly = sslmode === 'verify-ca' || (sslmode === 'require' && fields.libpqCompat === true)
-  if (verifyCaOnly) return { ...base, checkServerIdentity: skipHostnameCheck }
   return Object.keys(base).length > 0 ? base : true
 }
 

@@ -57,8 +57,8 @@ export interface TokenSource {
   get(): Promise<AccessToken>
   /** Fetches a new token now, skipping the shared store; concurrent callers share one request. */
   refresh(): Promise<AccessToken>
-  /** Forgets `token` (the database refused it) so that the next get() fetches; other tokens are left alone. */
-  invalidate(token: string): void
+  /** Forgets `token` (the database refused it) so that the next get() fetches; false when it was not the current one. */
+  invalidate(token: string): boolean
   stats(): EntraAuthStats
   /** Cancels every timer and aborts the request in flight; pending and later calls reject with CLOSED. */
   close(): void
@@ -145,13 +145,14 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     return waitForToken()
   }
 
-  function invalidate(token: string): void {
+  function invalidate(token: string): boolean {
     invalidated.push(fingerprint(token))
     if (invalidated.length > MAX_REMEMBERED_INVALID) invalidated.shift()
-    if (current?.token.token !== token) return
+    if (current?.token.token !== token) return false
     current = undefined
     nextAttemptAt = undefined
     cancelTimer()
+    return true
   }
 
   function stats(): EntraAuthStats {

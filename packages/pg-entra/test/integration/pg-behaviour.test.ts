@@ -43,7 +43,7 @@ function credentialWithBadFirst(
 }
 
 describe('pg-entra/pg behaviour against the emulator', () => {
-  it('replaces a token the server refuses and retries the connect once (pool and client)', async () => {
+  it('replaces a token the server refuses: the pool retries once, a Client reports it and the next Client gets a fresh one', async () => {
     const emu = await useEmulator()
     const sp = await emu.addPrincipal({ kind: 'servicePrincipal', name: uniqueName('retry') })
     const poolCredential = credentialWithBadFirst(emu, sp, 1)
@@ -54,14 +54,24 @@ describe('pg-entra/pg behaviour against the emulator', () => {
     } finally {
       await pool.end()
     }
+    // pg connects a Client once: no retry on the same object (that would need pg's private fields), but the refused
+    // token is forgotten, so a new Client carries a fresh one.
     const clientCredential = credentialWithBadFirst(emu, sp, 1)
-    const client = new Client({ ...emulatorPg(emu), user: sp.roleName, entra: { credential: clientCredential } })
-    await client.connect()
+    const auth = entraAuth({ credential: clientCredential })
     try {
-      expect((await client.query('select 1 as one')).rows[0].one).toBe(1)
-      expect(clientCredential.calls()).toBe(2)
+      const first = new Client({ ...emulatorPg(emu), user: sp.roleName, entra: auth })
+      const refused = await pgEntraFailure(first.connect())
+      expect(refused).toMatchObject({ code: 'TOKEN_REFUSED', details: { sqlstate: '28P01', retried: false } })
+      const second = new Client({ ...emulatorPg(emu), user: sp.roleName, entra: auth })
+      await second.connect()
+      try {
+        expect((await second.query('select 1 as one')).rows[0].one).toBe(1)
+        expect(clientCredential.calls()).toBe(2)
+      } finally {
+        await second.end()
+      }
     } finally {
-      await client.end()
+      await auth.close()
     }
     const role = (await emu.counters()).pg.byRole[sp.roleName!]
     expect(role?.rejected).toBe(2)

@@ -3,7 +3,7 @@
 // then generated inputs (fast-check). Nothing here touches the network: the credential is a local stub.
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Client, createPool, entraAuthOf, resolvePgConfig } from '../../src/adapters/pg.js'
+import { Client, createPool, preparePgConfig } from '../../src/adapters/pg.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
 import type { EntraAuthOptions } from '../../src/auth/types.js'
 import { isPgEntraError } from '../../src/errors/pg-entra-error.js'
@@ -70,7 +70,7 @@ const viaClient =
 const viaResolve =
   (config: object): (() => unknown) =>
   () =>
-    resolvePgConfig({ ...config, entra } as never)
+    preparePgConfig({ ...config, entra } as never).then((prepared) => prepared.handle.release())
 const url = (connectionString: string) => viaPool({ connectionString })
 
 const table: Case[] = [
@@ -172,9 +172,11 @@ describe('bad input: hand-written cases', () => {
 
 /** Either a sane config, or a coded error naming its option (TLS_REQUIRED when the input asks for weak TLS). */
 async function resolvesOrNamesTheProblem(config: object) {
-  let resolved: Awaited<ReturnType<typeof resolvePgConfig>>
+  let resolved: Awaited<ReturnType<typeof preparePgConfig>>['config']
   try {
-    resolved = await resolvePgConfig({ ...config, entra } as never)
+    const prepared = await preparePgConfig({ ...config, entra } as never)
+    resolved = prepared.config
+    await prepared.handle.release()
   } catch (error) {
     expect(isPgEntraError(error), `${(error as Error)?.name}: ${(error as Error)?.message}`).toBe(true)
     if (!isPgEntraError(error)) return
@@ -186,7 +188,6 @@ async function resolvesOrNamesTheProblem(config: object) {
     expect(error.hint).toBeTruthy()
     return
   }
-  await entraAuthOf(resolved)?.close()
   expect(typeof resolved.host === 'string' && resolved.host.length > 0, `host ${String(resolved.host)}`).toBe(true)
   expect(
     Number.isInteger(resolved.port) && resolved.port! >= 1 && resolved.port! <= 65_535,

@@ -62,7 +62,8 @@ describe("postgres.js with ssl: 'require'", () => {
     })
     opened.push(sql)
     await expect(sql`select 1`).rejects.toMatchObject({
-      code: expect.stringMatching(/SELF_SIGNED|UNABLE_TO_VERIFY|CERT/),
+      code: 'TLS_REQUIRED',
+      details: { reason: 'untrusted-certificate', tlsCode: expect.stringMatching(/SELF_SIGNED|UNABLE_TO_VERIFY|CERT/) },
     })
     expect(await acceptedFor(role)).toBe(before)
   })

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { parsePostgresUrl, postgresSsl, resolvePostgres } from '../../src/adapters/postgres.js'
+import { resolvePostgres } from '../../src/adapters/postgres.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
 import type { EntraAuth } from '../../src/auth/types.js'
 import { fakeJwt } from './_jwt.js'
@@ -34,62 +34,58 @@ function authFor(claims: Record<string, unknown>, options: { allowUnverifiedTls?
   return auth
 }
 
-describe('postgresSsl: postgres.js TLS modes with an Entra token', () => {
-  it('verifies the server for every mode that asks for TLS, where postgres.js itself would not', () => {
-    // postgres.js: 'require' sets rejectUnauthorized: false. Here it verifies.
-    expect(postgresSsl('require', {}, false)).toBe('verify-full')
-    expect(postgresSsl(undefined, {}, false)).toBe('verify-full')
-    expect(postgresSsl(true, {}, false)).toBe('verify-full')
-    expect(postgresSsl('verify-full', {}, false)).toBe('verify-full')
-    expect(postgresSsl(undefined, { sslmode: 'require' }, false)).toBe('verify-full')
-  })
+describe('postgres.js TLS modes with an Entra token', () => {
+  const resolveWith = (ssl: unknown, env: Record<string, string> = {}, allowUnverifiedTls = false) =>
+    resolvePostgres(
+      { entra: authFor({ upn: 'u@x' }, { allowUnverifiedTls }), ssl: ssl as never, user: 'u' },
+      undefined,
+      env,
+    )
 
-  it('trusts the CA named by sslrootcert / PGSSLROOTCERT', () => {
-    expect(postgresSsl('require', { sslrootcert: caPath }, false)).toEqual({ ca: caPem })
-    expect(postgresSsl(undefined, { sslmode: 'verify-full', sslrootcert: caPath }, false)).toEqual({ ca: caPem })
-    expect(postgresSsl({ ca: 'mine' }, { sslrootcert: caPath }, false)).toEqual({ ca: 'mine' })
-    const verifyCa = postgresSsl(undefined, { sslmode: 'verify-ca', sslrootcert: caPath }, false)
-    expect(verifyCa).toMatchObject({ ca: caPem, checkServerIdentity: expect.any(Function) })
+  it('opens every connection itself (verified TLS) for every mode that asks for TLS, where postgres.js would not verify', async () => {
+    for (const ssl of ['require', undefined, true, 'verify-full']) {
+      const { options } = await resolveWith(ssl)
+      expect(options.ssl).toBe(false) // postgres.js does no TLS of its own: the socket it is given is already verified
+      expect(typeof (options as { socket?: unknown }).socket).toBe('function')
+    }
+    expect((await resolveWith(undefined, { PGSSLMODE: 'require' })).options.ssl).toBe(false)
   })
 
   it.each([
     ['prefer', {}],
     ['allow', {}],
+    ['verify-ca', {}],
     [false, {}],
     [{ rejectUnauthorized: false }, {}],
-    [undefined, { sslmode: 'disable' }],
-    [undefined, { sslmode: 'prefer' }],
-    [undefined, { sslmode: 'no-verify' }],
-  ] as const)('refuses ssl %j with %j: TLS_REQUIRED', (option, fields) => {
-    const error = thrown(() => postgresSsl(option, fields, false))
+    [{ checkServerIdentity: () => undefined }, {}],
+    [undefined, { PGSSLMODE: 'disable' }],
+    [undefined, { PGSSLMODE: 'prefer' }],
+    [undefined, { PGSSLMODE: 'no-verify' }],
+    [undefined, { PGSSLMODE: 'verify-ca' }],
+  ] as const)('refuses ssl %j with %j: TLS_REQUIRED', async (option, env) => {
+    const error = await rejected(resolveWith(option, env))
     expect(error.code).toBe('TLS_REQUIRED')
     expect(error.hint).toContain('allowUnverifiedTls')
   })
 
-  it('lets an explicit opt-out through unchanged in meaning', () => {
-    expect(postgresSsl('require', {}, true)).toEqual({ rejectUnauthorized: false })
-    expect(postgresSsl(false, {}, true)).toBe(false)
-    expect(postgresSsl(undefined, { sslmode: 'disable' }, true)).toBe(false)
-  })
-})
-
-describe('parsePostgresUrl', () => {
-  it('takes the TLS parameters out (postgres.js would send sslrootcert to the server as a setting)', () => {
-    const url = 'postgres://app%40corp@db.example:5433/shop?sslmode=require&sslrootcert=/ca.pem&application_name=x'
-    expect(parsePostgresUrl(url)).toEqual({
-      username: 'app@corp',
-      sslmode: 'require',
-      sslrootcert: '/ca.pem',
-      sslcert: undefined,
-      sslkey: undefined,
-      withoutTlsParameters: 'postgres://app%40corp@db.example:5433/shop?application_name=x',
-    })
+  it('lets an explicit opt-out through', async () => {
+    expect(typeof ((await resolveWith('prefer', {}, true)).options as { socket?: unknown }).socket).toBe('function')
+    expect(typeof ((await resolveWith(false, {}, true)).options as { socket?: unknown }).socket).toBe('function')
   })
 
-  it('reads several hosts as postgres.js does, and pg-style ssl=true', () => {
-    const parsed = parsePostgresUrl('postgres://h1:5432,h2:5433/db?ssl=true')
-    expect(parsed).toMatchObject({ username: undefined, sslmode: 'verify-full' })
-    expect(parsed.withoutTlsParameters).toBe('postgres://h1:5432,h2:5433/db')
+  it('refuses a custom socket next to entra', async () => {
+    const auth = authFor({ upn: 'u@x' })
+    const error = await rejected(resolvePostgres({ entra: auth, user: 'u', socket: () => null } as never))
+    expect(error).toMatchObject({ code: 'INVALID_OPTION', details: { option: 'socket' } })
+  })
+
+  it('reads the URL with the same parser as every adapter: one host, no password echoed on a bad URL', async () => {
+    const auth = authFor({ upn: 'u@x' })
+    const several = await rejected(resolvePostgres('postgres://h1:5432,h2:5433/db', { entra: auth }, {}))
+    expect(several.code).toBe('INVALID_OPTION')
+    const bad = await rejected(resolvePostgres('postgres://u:s3cr%ZZet@h:99999/db', { entra: auth }, {}))
+    expect(bad.code).toBe('INVALID_OPTION')
+    expect(`${bad.message} ${bad.hint} ${String((bad as { cause?: unknown }).cause ?? '')}`).not.toContain('s3cr')
   })
 })
 
@@ -98,7 +94,7 @@ describe('resolvePostgres', () => {
     const auth = authFor({ upn: 'ada@contoso.example', idtyp: 'user' })
     const { url, options } = await resolvePostgres({ entra: auth, host: 'db.example', max: 3 }, undefined, {})
     expect(url).toBeUndefined()
-    expect(options).toMatchObject({ host: 'db.example', max: 3, user: 'ada@contoso.example', ssl: 'verify-full' })
+    expect(options).toMatchObject({ host: 'db.example', max: 3, user: 'ada@contoso.example', ssl: false })
     expect(options.pass).toBe(auth.password)
     expect(options).not.toHaveProperty('entra')
     const pass = options.pass as () => Promise<string>
@@ -109,7 +105,7 @@ describe('resolvePostgres', () => {
     const auth = authFor({ upn: 'ada@contoso.example' })
     const { url, options } = await resolvePostgres(undefined, { entra: auth, user: 'u' }, {})
     expect(url).toBeUndefined()
-    expect(options).toMatchObject({ user: 'u', pass: auth.password, ssl: 'verify-full' })
+    expect(options).toMatchObject({ user: 'u', pass: auth.password, ssl: false })
   })
 
   it('takes the user from the options, the URL or PGUSER before the token', async () => {
@@ -123,28 +119,27 @@ describe('resolvePostgres', () => {
     expect((await resolvePostgres({ entra: auth }, undefined, { PGUSER: 'env' })).options.user).toBe('env')
   })
 
-  it('applies PGSSLMODE and PGSSLROOTCERT, which postgres.js ignores', async () => {
+  it('applies PGSSLMODE, which postgres.js ignores', async () => {
     const auth = authFor({ upn: 'ada@contoso.example' })
-    const env = { PGSSLMODE: 'verify-full', PGSSLROOTCERT: caPath, PGUSER: 'u' }
-    expect((await resolvePostgres({ entra: auth }, undefined, env)).options.ssl).toEqual({ ca: caPem })
     const error = await rejected(resolvePostgres({ entra: auth }, undefined, { PGSSLMODE: 'prefer', PGUSER: 'u' }))
     expect(error.code).toBe('TLS_REQUIRED')
   })
 
-  it('strips the URL of what it applied and lets the ssl option win over the URL', async () => {
+  it('parses the URL into fields (no URL reaches postgres.js) and lets the ssl option win over its sslmode', async () => {
     const auth = authFor({ upn: 'ada@contoso.example' })
-    const resolved = await resolvePostgres(`postgres://u@h:5432/db?sslmode=disable&sslrootcert=${caPath}`, {
+    const resolved = await resolvePostgres(`postgres://u@h:5433/db?sslmode=disable&sslrootcert=${caPath}`, {
       entra: auth,
       ssl: 'verify-full',
     })
-    expect(resolved.url).toBe('postgres://u@h:5432/db')
-    expect(resolved.options.ssl).toEqual({ ca: caPem })
+    expect(resolved.url).toBeUndefined()
+    expect(resolved.options).toMatchObject({ host: 'h', port: 5433, database: 'db', user: 'u', ssl: false })
   })
 
-  it('honours the EntraAuth opt-out for unverified TLS', async () => {
-    const auth = authFor({ upn: 'ada@contoso.example' }, { allowUnverifiedTls: true })
-    const resolved = await resolvePostgres({ entra: auth, ssl: 'prefer', user: 'u' }, undefined, {})
-    expect(resolved.options.ssl).toEqual({ rejectUnauthorized: false })
+  it('reads PGUSERNAME (postgres.js) like PGUSER', async () => {
+    const auth = authFor({ upn: 'ada@contoso.example' })
+    expect((await resolvePostgres({ entra: auth }, undefined, { PGUSERNAME: 'pgusername' })).options.user).toBe(
+      'pgusername',
+    )
   })
 
   it('refuses a password next to entra, and a Unix socket', async () => {

@@ -46,7 +46,7 @@ describe('typeormOptions', () => {
 
   it('gives TypeORM pg without pg.native (pg-native would turn the password function into text)', async () => {
     const options = await typeormOptions({ type: 'postgres', host: 'h', username: 'u', entra: authFor({}) })
-    expect(options.driver.Pool).toBe(pg.Pool)
+    expect(Object.getPrototypeOf(options.driver.Pool)).toBe(pg.Pool) // pg's Pool with Entra's connect and end
     expect(options.driver.native).toBeNull()
     const mine = { Pool: pg.Pool }
     expect(

@@ -6,10 +6,10 @@ import tls from 'node:tls'
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createCertificateAuthority } from '../../../emulator/src/pki/index.js'
-import { resolveEntraSsl, tlsFailure, tlsFailureReason } from '../../src/tls/pg-ssl.js'
-import { Client, createPool, entraAuthOf, resolvePgConfig } from '../../src/adapters/pg.js'
+import { Client, createPool, preparePgConfig, resolvePgConfig } from '../../src/adapters/pg.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
 import { isPgEntraError } from '../../src/errors/pg-entra-error.js'
+import { resolveEntraSsl, tlsFailure, tlsFailureReason } from '../../src/tls/pg-ssl.js'
 import { fakeJwt } from './_jwt.js'
 import { rejected, thrown } from './_thrown.js'
 
@@ -35,16 +35,18 @@ describe('resolveEntraSsl', () => {
     })
     expect(resolveEntraSsl(undefined, { sslrootcert: 'system' }, false)).toBe(true)
     expect(resolveEntraSsl({ ca: 'X' }, { sslrootcert: caPath }, false)).toEqual({ ca: 'X' })
-    // pg's own reading of sslmode=require verifies; under uselibpqcompat it needs a CA (then it is verify-ca)
+    // pg's own reading of sslmode=require verifies (host name included)
     expect(resolveEntraSsl(undefined, { sslmode: 'require' }, false)).toBe(true)
-    const verifyCa = resolveEntraSsl(undefined, { sslmode: 'verify-ca', sslrootcert: caPath }, false)
-    expect(typeof verifyCa === 'object' && typeof verifyCa.checkServerIdentity).toBe('function')
   })
 
   it.each([
     [false, {}, 'ssl: false'],
     [{ rejectUnauthorized: false }, {}, 'ssl.rejectUnauthorized: false'],
     [undefined, { sslmode: 'disable' }, 'sslmode=disable'],
+    [undefined, { sslmode: 'verify-ca', sslrootcert: caPath }, 'sslmode=verify-ca'],
+    [undefined, { sslmode: 'require', libpqCompat: true, sslrootcert: caPath }, 'sslmode=require'],
+    [{ checkServerIdentity: () => undefined }, {}, 'ssl.checkServerIdentity'],
+    [{ servername: 'other.example' }, { host: 'db.example' }, 'ssl.servername'],
     [undefined, { sslmode: 'prefer' }, 'sslmode=prefer'],
     [undefined, { sslmode: 'allow' }, 'sslmode=allow'],
     [undefined, { sslmode: 'no-verify' }, 'sslmode=no-verify'],
@@ -80,12 +82,12 @@ describe('resolveEntraSsl', () => {
 
 describe('resolvePgConfig', () => {
   it('parses the connection string into fields, keeps the password function and derives the user', async () => {
-    const config = await resolvePgConfig({
+    const { config, handle } = await preparePgConfig({
       connectionString: `postgres://db.example.com:6432/orders?sslmode=verify-full&sslrootcert=${caPath}`,
       entra: { credential: credential({ idtyp: 'user', upn: 'ada@contoso.com' }) },
       max: 3,
     })
-    closers.push(() => entraAuthOf(config)!.close())
+    closers.push(() => handle.release())
     expect(config).toMatchObject({
       host: 'db.example.com',
       port: 6432,
@@ -107,7 +109,7 @@ describe('resolvePgConfig', () => {
     process.env.PGDATABASE = 'env-db'
     process.env.PGUSER = 'env-user'
     try {
-      const config = await resolvePgConfig({
+      const { config, handle } = await preparePgConfig({
         connectionString: 'postgres://url-host/url-db',
         user: 'explicit',
         entra: auth,
@@ -181,14 +183,14 @@ describe('pg fields are checked up front', () => {
   })
 
   it('takes a port as decimal text, and null or empty fields as not given', async () => {
-    const config = await resolvePgConfig({
+    const { config, handle } = await preparePgConfig({
       host: '',
       port: '6432' as never,
       database: null as never,
       options: null as never,
       entra,
     })
-    closers.push(() => entraAuthOf(config)!.close())
+    closers.push(() => handle.release())
     expect(config).toMatchObject({ host: 'localhost', port: 6432, user: 'ada@contoso.com' })
     expect(config).not.toHaveProperty('database')
     expect(config).not.toHaveProperty('options')
