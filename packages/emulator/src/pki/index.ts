@@ -46,8 +46,8 @@ export interface ClientCertificate extends IssuedCertificate {
 export interface CertificateAuthority {
   /** PEM of the CA certificate: the one thing clients need to trust */
   caPem: string
-  /** A server certificate for 127.0.0.1, ::1 and localhost */
-  issueServerCertificate(): Promise<IssuedCertificate>
+  /** A server certificate for 127.0.0.1, ::1 and localhost, or for the names given */
+  issueServerCertificate(names?: { dns?: string[]; ip?: string[] }): Promise<IssuedCertificate>
   /** An RSA client certificate, as an app registration's certificate credential */
   issueClientCertificate(commonName: string): Promise<ClientCertificate>
 }
@@ -113,15 +113,14 @@ export async function createCertificateAuthority(
 
   return {
     caPem: caCert.toString('pem'),
-    async issueServerCertificate() {
+    async issueServerCertificate(names = { dns: ['localhost'], ip: ['127.0.0.1', '::1'] }) {
       const keys = (await webcrypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify'])) as CryptoKeyPair
-      const { cert, key } = await issue('CN=localhost', keys, [
+      const { cert, key } = await issue(`CN=${names.dns?.[0] ?? names.ip?.[0] ?? 'localhost'}`, keys, [
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
         new x509.SubjectAlternativeNameExtension([
-          { type: 'dns', value: 'localhost' },
-          { type: 'ip', value: '127.0.0.1' },
-          { type: 'ip', value: '::1' },
+          ...(names.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
+          ...(names.ip ?? []).map((value) => ({ type: 'ip' as const, value })),
         ]),
       ])
       return { key, cert: cert.toString('pem') }

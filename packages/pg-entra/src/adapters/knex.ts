@@ -8,7 +8,7 @@
 // login makes the token be forgotten, and Knex's pool retries its create with a fresh one. The client class is Knex's
 // own pg client, whose `destroy()` (what `knex.destroy()` calls) also closes an EntraAuth made here.
 // Connection lifetime: Knex's `pool.maxConnectionLifetimeMillis` (Knex >= 3.2), passed through.
-import { type Knex, knex } from 'knex'
+import knex, { type Knex } from 'knex'
 import type { EntraAuth, EntraAuthOptions } from '../auth/types.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
 import { type ConnectionInput, type PreparedConnection, prepareConnection } from '../kernel/connection.js'

@@ -175,8 +175,8 @@ function explain(reason: TlsFailureReason, host: string): { what: string; hint: 
       return {
         what: `the server's certificate does not name host "${host}"`,
         hint:
-          `${tokenNotSent} Connect with a host name the TLS certificate names (the server's DNS name, not its IP ` +
-          `address), or, for a private CA, use sslmode=verify-ca (checks the chain, not the name); ${trustTheCa}.`,
+          `${tokenNotSent} Connect with a host name the TLS certificate names (the server's DNS name; an IP address ` +
+          `only if the certificate lists it); ${trustTheCa}. Skipping the host name check needs ${optOut} by name.`,
       }
     case 'invalid-certificate':
       return {
