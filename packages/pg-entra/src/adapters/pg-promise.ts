@@ -54,13 +54,14 @@ export async function pgPromiseConnection(config: PgPromiseEntraConfig): Promise
 /** The slice of pg-promise's root (`pgPromise()`'s result) and database objects used here. */
 type PgpLike<Db> = (connection: PgPromiseConnection) => Db
 interface PgPromiseDatabaseLike {
-  $pool: unknown
+  $pool: { end(): Promise<void> | void }
 }
 
 /**
  * `pgp(connection)` with Entra: `const db = await pgPromiseDatabase(pgp, { entra: {} })`. On its pool (`db.$pool`),
- * a refused login is retried once with a fresh token, and `pgp.end()` (or `db.$pool.end()`) also closes an EntraAuth
- * made here from options.
+ * a refused login is retried once with a fresh token, and `db.$pool.end()` also closes an EntraAuth made here from
+ * options. `pgp.end()` does not: pg-promise ends its pools through the end method it captured when it made them,
+ * which nothing else can see (the EntraAuth's timers never keep the process alive; pass your own to close it).
  */
 export async function pgPromiseDatabase<Db extends PgPromiseDatabaseLike>(
   pgp: PgpLike<Db>,
