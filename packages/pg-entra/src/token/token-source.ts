@@ -1,6 +1,7 @@
 import { memoryCache } from '../cache/memory-cache.js'
 import type { Lease, StoredToken, TokenStore } from '../cache/token-store.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
+import { summarize } from '../errors/redact.js'
 import type { AccessToken } from '../shared/access-token.js'
 import type { Clock, Timer } from '../shared/clock.js'
 import { fingerprint } from '../shared/fingerprint.js'
@@ -468,19 +469,6 @@ function asPgEntraError(error: unknown): PgEntraError {
     hint: 'details.reason has the credential error; pg-entra retries with backoff',
     details: { reason: summarize(error) },
   })
-}
-
-const JWT_LIKE = /eyJ[\w-]*\.[\w-]*\.[\w-]*/g
-
-/** The first line of an upstream error, shortened, with anything shaped like a JWT taken out. */
-function summarize(reason: unknown): string {
-  const text =
-    reason instanceof Error
-      ? `${(reason as NodeJS.ErrnoException).code ?? reason.name}: ${reason.message}`
-      : typeof reason === 'string'
-        ? reason
-        : 'unknown error'
-  return (text.split('\n')[0] ?? '').replace(JWT_LIKE, '[jwt]').slice(0, 200)
 }
 
 function closedError(): PgEntraError {

@@ -380,6 +380,6 @@ describe('redisCache options', () => {
       { onWarning: (error) => warnings.push(error) },
     )
     expect(await cache.get(KEY)).toBeUndefined()
-    expect(warnings[0]?.details.reason).toBe('The client is closed')
+    expect(warnings[0]?.details.reason).toBe('Error: The client is closed')
   })
 })
