@@ -57,7 +57,7 @@ describe('fileCache entries', () => {
     expect([...writer.warnings, ...reader.warnings]).toEqual([])
   })
 
-  it('creates the directory 0700 and files 0600 whatever the umask, and tightens an open directory', async () => {
+  it('creates the directory 0700 and files 0600 whatever the umask; uses an existing 0755 one as it is, with a warning', async () => {
     const previous = process.umask(0)
     try {
       await store().set(token())
@@ -70,8 +70,13 @@ describe('fileCache entries', () => {
     const open = join(root, 'open')
     mkdirSync(open, { mode: 0o755 })
     chmodSync(open, 0o755)
-    await fileCache({ dir: open }).set(token())
-    expect(statSync(open).mode & 0o777).toBe(0o700)
+    const warnings: PgEntraError[] = []
+    const existing = fileCache({ dir: open, onWarning: (error) => warnings.push(error) })
+    const stored = token()
+    await existing.set(stored)
+    expect(await existing.get(KEY)).toEqual(stored)
+    expect(statSync(open).mode & 0o777).toBe(0o755) // not pg-entra's to change
+    expect(warnings.map((error) => error.message)).toEqual([expect.stringContaining('can be listed by other users')])
   })
 
   it('writes atomically: concurrent readers never see a partial entry and no temporary file is left', async () => {
