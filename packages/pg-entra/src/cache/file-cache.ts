@@ -25,6 +25,7 @@ export interface FileCacheOptions {
 export interface FileTokenStore extends TokenStore {
   readonly kind: 'file'
   readonly dir: string
+  discard(key: string, token: string): Promise<void>
   acquireLease(key: string, ttlMs: number): Promise<Lease | undefined>
   onWarning(listener: WarningListener): () => void
   /** Releases the leases this store holds; the files stay for the other processes. */
@@ -214,6 +215,16 @@ export function fileCache(options: FileCacheOptions): FileTokenStore {
         await write(token)
       } catch (error) {
         warnIo('store a token', error)
+      }
+    },
+    async discard(key, token) {
+      try {
+        await prepareDir()
+        const path = entryPath(key)
+        const entry = await readOwnFile(path, MAX_ENTRY_BYTES, uid)
+        if (entry.kind === 'read' && decodeStoredToken(entry.text)?.token === token) await unlink(path)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') warnIo('remove a refused token', error)
       }
     },
     async acquireLease(key, ttlMs) {

@@ -385,7 +385,10 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     const timing: TokenTiming = { ...stored, fetchedAt: Math.min(stored.fetchedAt, now) }
     if (!isUsable(timing, now)) return 'none'
     if (current && stored.expiresOnTimestamp <= current.expiresOnTimestamp) return 'none'
-    if (!passesCheck(stored, now)) return 'none'
+    if (!passesCheck(stored, now)) {
+      await discardRefused(stored)
+      return 'none'
+    }
     accept(stored, 'cache', timing.fetchedAt)
     return current && now < current.refreshAt ? 'fresh' : 'due'
   }
@@ -411,6 +414,12 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     })
     emit({ type: 'warning', error })
     return false
+  }
+
+  /** Removes a refused entry (if the store can and it is still there), so that our own token can take its place. */
+  async function discardRefused(stored: StoredToken): Promise<void> {
+    const discard = store.discard?.bind(store)
+    if (discard) await storeCall('remove a refused token', () => discard(storeKey, stored.token))
   }
 
   async function tryLease(): Promise<{ lease?: Lease; heldElsewhere: boolean }> {

@@ -137,6 +137,16 @@ describe('a swapped file entry', () => {
       expect(refusals).toHaveLength(1)
       expect(refusals[0]!.message).toContain(`client (appid ${b.appId}) is not ${a.appId}`)
       expect(inspect(refusals[0], { depth: 10 })).not.toContain(planted.split('.')[2])
+      // The planted entry, though it outlived ours, was removed and ours took its place.
+      const own = (await auth.token()).token
+      const holds = () => {
+        try {
+          return decodeStoredToken(readFileSync(path, 'utf8'))?.token === own
+        } catch {
+          return false // between the removal and our write
+        }
+      }
+      await until(holds, 'our own entry')
     } finally {
       await auth.close()
     }

@@ -120,6 +120,8 @@ describe.each([
       expect(after.accepted - before.accepted).toBe(1)
       expect(after.rejected - before.rejected).toBe(0) // the planted token was never sent
       expectRefused(warnings, planted, new RegExp(`client \\(appid ${b.appId}\\) is not ${a.appId}`))
+      // The planted entry, though it outlived ours, was removed and ours took its place.
+      expect(await eventuallyHolds(name, token.token, encryptionKey)).toBe(true)
     } finally {
       await auth.close()
     }
@@ -152,6 +154,18 @@ describe.each([
     }
   })
 })
+
+/** Whether the entry `name` comes to hold `token` (the store writes after token() has resolved). */
+async function eventuallyHolds(name: string, token: string, encryptionKey?: string): Promise<boolean> {
+  const cipher = encryptionKey ? createTokenCipher(encryptionKey) : undefined
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const raw = (await redis.sendCommand(['GET', name])) as string | null
+    const text = raw === null ? undefined : cipher ? cipher.open(raw, name) : raw
+    if (text !== undefined && decodeStoredToken(text)?.token === token) return true
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return false
+}
 
 /** The store's write is not awaited by token(): wait until the entry is there. */
 async function eventuallyStored(prefix: string): Promise<void> {

@@ -103,6 +103,21 @@ describe('fileCache entries', () => {
     expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([])
   })
 
+  it('discards an entry a reader refused, only while it still holds that token', async () => {
+    const cache = store()
+    const planted = token({ expiresOnTimestamp: Date.now() + 2 * HOUR })
+    await cache.set(planted)
+    await cache.discard(KEY, 'another token')
+    expect((await cache.get(KEY))?.token).toBe(planted.token)
+    await cache.discard(KEY, planted.token)
+    expect(readdirSync(dir)).toEqual([])
+    await cache.discard(KEY, planted.token) // nothing left to remove: no warning
+    const own = token()
+    await cache.set(own)
+    expect((await cache.get(KEY))?.token).toBe(own.token)
+    expect(cache.warnings).toEqual([])
+  })
+
   it('keeps the longer-lived token when an older one is written after it', async () => {
     const fresh = token({ expiresOnTimestamp: Date.now() + 2 * HOUR })
     await store().set(fresh)

@@ -284,6 +284,20 @@ describe('checkStored: a stored token is checked before it is used', () => {
     expect(warnings().filter((error) => error.details.action === 'check')).toHaveLength(1)
   })
 
+  it('removes the refused entry from a store that can, so that its own token takes the place', async () => {
+    const store = memoryCache()
+    // Planted to outlive the tokens this source fetches: a store keeping the longer-lived entry would keep it.
+    await store.set({ ...planted('someone-elses-token'), expiresOnTimestamp: clock.now() + 23 * 60 * minute })
+    const credential = scriptedCredential(clock)
+    const tokens = source(credential, {
+      store,
+      checkStored: (stored) => (stored.token === 'someone-elses-token' ? 'not ours' : undefined),
+    })
+    expect((await tokens.get()).token).toBe('token-1')
+    await flushPromises()
+    expect((await store.get(KEY))?.token).toBe('token-1')
+  })
+
   it('uses what the check accepts, without a request', async () => {
     const shared = leasingStore(clock)
     shared.tokens.set(KEY, planted('a-good-token'))
