@@ -1,4 +1,5 @@
 import { validateEntraAuthOptions } from '../auth/options.js'
+import { storedTokenCheck } from '../auth/stored-token-check.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
 import { wrongAudienceError } from '../identity/audience.js'
 import { type Claims, databaseUserOf, decodeJwtPayload, identityFromClaims } from '../identity/claims.js'
@@ -137,8 +138,10 @@ export function createEntraAuth(
     }
   }
 
+  const storedTokens = storedTokenCheck(plan, cloud.scope)
   const source = createTokenSource({
-    fetchToken,
+    fetchToken: storedTokens.pinning(fetchToken),
+    checkStored: storedTokens.check,
     clock,
     ...(options.random ? { random: options.random } : {}),
     refreshBeforeMs: (options.refreshBeforeMinutes ?? DEFAULT_REFRESH_BEFORE_MINUTES) * 60_000,

@@ -1,4 +1,5 @@
 import { PgEntraError } from '../errors/pg-entra-error.js'
+import { summarize } from '../errors/redact.js'
 
 export type WarningListener = (error: PgEntraError) => void
 
@@ -21,7 +22,7 @@ export function createWarnings(store: string, now: () => number, first?: Warning
       // not enumerable, and a Redis client's error may quote the command, token included.
       const error = new PgEntraError('CACHE_ERROR', message, {
         hint,
-        details: { store, ...details, ...(reason === undefined ? {} : { reason: describe(reason) }) },
+        details: { store, ...details, ...(reason === undefined ? {} : { reason: summarize(reason) }) },
       })
       for (const listener of listeners) {
         try {
@@ -36,13 +37,4 @@ export function createWarnings(store: string, now: () => number, first?: Warning
       return () => listeners.delete(listener)
     },
   }
-}
-
-function describe(reason: unknown): string {
-  if (reason instanceof Error) {
-    const code = (reason as NodeJS.ErrnoException).code
-    const text = code && !reason.message.includes(code) ? `${code}: ${reason.message}` : reason.message
-    return text.split('\n')[0]!.slice(0, 200)
-  }
-  return String(reason).slice(0, 200)
 }

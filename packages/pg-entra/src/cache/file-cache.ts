@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
-import { chmod, link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { link, open, readdir, rename, stat, unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
 import { type Clock, systemClock } from '../shared/clock.js'
+import { preparePrivateDir } from './_private-dir.js'
 import { decodeStoredToken, encodeStoredToken, identityHash } from './_stored-token.js'
 import { createWarnings, type WarningListener } from './_warnings.js'
 import type { Lease, StoredToken, TokenStore } from './token-store.js'
@@ -24,6 +25,7 @@ export interface FileCacheOptions {
 export interface FileTokenStore extends TokenStore {
   readonly kind: 'file'
   readonly dir: string
+  discard(key: string, token: string): Promise<void>
   acquireLease(key: string, ttlMs: number): Promise<Lease | undefined>
   onWarning(listener: WarningListener): () => void
   /** Releases the leases this store holds; the files stay for the other processes. */
@@ -38,7 +40,10 @@ interface LockHolder {
 }
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0
+/** A FIFO or a device in place of an entry must not block a libuv thread: opened non-blocking, then refused by fstat. */
+const O_NONBLOCK = constants.O_NONBLOCK ?? 0
 const MAX_ENTRY_BYTES = 64 * 1024
+const MAX_LOCK_BYTES = 4 * 1024
 /** A `.break` file older than this was left by a process that died while breaking a stale lock. */
 const STALE_BREAK_MS = 10_000
 const STALE_TEMP_MS = 60_000
@@ -63,10 +68,20 @@ export function fileCache(options: FileCacheOptions): FileTokenStore {
   const lockPath = (key: string) => join(dir, `${identityHash(key)}.lock`)
 
   function prepareDir(): Promise<void> {
-    prepared ??= createPrivateDir(dir, uid).catch((error: unknown) => {
-      prepared = undefined // try again on the next call: the directory may be fixed meanwhile
-      throw error
-    })
+    prepared ??= preparePrivateDir(dir, { uid })
+      .then(async ({ readableByOthers }) => {
+        if (readableByOthers) {
+          warnings.warn(`file cache directory ${dir} can be listed by other users; it is used as it is`, {
+            hint: `entries are 0600 and unreadable to others, but their names show; chmod 700 ${dir} to hide them`,
+            details: { dir },
+          })
+        }
+        await removeStaleTemporaries(dir)
+      })
+      .catch((error: unknown) => {
+        prepared = undefined // try again on the next call: the directory may be fixed meanwhile
+        throw error
+      })
     return prepared
   }
 
@@ -97,36 +112,26 @@ export function fileCache(options: FileCacheOptions): FileTokenStore {
 
   async function read(key: string): Promise<StoredToken | undefined> {
     const path = entryPath(key)
-    let handle: Awaited<ReturnType<typeof open>>
-    try {
-      handle = await open(path, constants.O_RDONLY | O_NOFOLLOW)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') warnIo('read its entry', error)
+    const ignore = (why: string) => {
+      warnings.warn(`file cache entry ignored: ${why}; it will be replaced`, {
+        hint: `nothing to do unless this repeats; the directory ${dir} should be used by one user only`,
+        details: { file: path },
+      })
       return undefined
     }
+    let entry: SafeRead
     try {
-      const info = await handle.stat()
-      const ignore = (why: string) => {
-        warnings.warn(`file cache entry ignored: ${why}; it will be replaced`, {
-          hint: `nothing to do unless this repeats; the directory ${dir} should be used by one user only`,
-          details: { file: path },
-        })
-        return undefined
-      }
-      if (!info.isFile()) return ignore('not a regular file')
-      if (uid !== undefined && info.uid !== uid) return ignore(`owned by uid ${info.uid}, not ${uid}`)
-      if (checksOwnership && (info.mode & 0o077) !== 0) return ignore('readable or writable by other users')
-      if (info.size > MAX_ENTRY_BYTES) return ignore('too large to be a token entry')
-      const token = decodeStoredToken(await handle.readFile('utf8'))
-      if (!token) return ignore('corrupted')
-      if (token.key !== key) return ignore('it holds a token for another identity')
-      return token.expiresOnTimestamp > clock.now() ? token : undefined
+      entry = await readOwnFile(path, MAX_ENTRY_BYTES, uid)
     } catch (error) {
       warnIo('read its entry', error)
       return undefined
-    } finally {
-      await handle.close().catch(() => {})
     }
+    if (entry.kind === 'missing') return undefined
+    if (entry.kind === 'refused') return ignore(entry.why)
+    const token = decodeStoredToken(entry.text)
+    if (!token) return ignore('corrupted')
+    if (token.key !== key) return ignore('it holds a token for another identity')
+    return token.expiresOnTimestamp > clock.now() ? token : undefined
   }
 
   async function write(token: StoredToken): Promise<void> {
@@ -149,7 +154,7 @@ export function fileCache(options: FileCacheOptions): FileTokenStore {
         expiresAt: clock.now() + ttlMs,
       } satisfies LockHolder)
       if (await inDir(() => createExclusively(path, mine))) return holdLease(path, mine)
-      const holder = await readLock(path)
+      const holder = await readLock(path, uid)
       if (holder === undefined) continue // released between our attempt and our look: try once more
       if (!isStale(holder.parsed)) return undefined
       await breakStaleLock(path, holder.raw)
@@ -162,8 +167,8 @@ export function fileCache(options: FileCacheOptions): FileTokenStore {
       async release() {
         if (!held.delete(lease)) return
         // Remove the lock only while it is still ours: after our expiry another process may hold it.
-        const current = await readFile(path, 'utf8').catch(() => undefined)
-        if (current === mine) await unlink(path).catch(() => {})
+        const current = await readOwnFile(path, MAX_LOCK_BYTES, uid).catch(() => undefined)
+        if (current?.kind === 'read' && current.text === mine) await unlink(path).catch(() => {})
       },
     }
     held.add(lease)
@@ -186,8 +191,8 @@ export function fileCache(options: FileCacheOptions): FileTokenStore {
       return
     }
     try {
-      const current = await readFile(path, 'utf8').catch(() => undefined)
-      if (current === observed) await unlink(path).catch(() => {})
+      const current = await readLock(path, uid).catch(() => undefined)
+      if (current?.raw === observed) await unlink(path).catch(() => {})
     } finally {
       await unlink(breakPath).catch(() => {})
     }
@@ -212,6 +217,16 @@ export function fileCache(options: FileCacheOptions): FileTokenStore {
         warnIo('store a token', error)
       }
     },
+    async discard(key, token) {
+      try {
+        await prepareDir()
+        const path = entryPath(key)
+        const entry = await readOwnFile(path, MAX_ENTRY_BYTES, uid)
+        if (entry.kind === 'read' && decodeStoredToken(entry.text)?.token === token) await unlink(path)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') warnIo('remove a refused token', error)
+      }
+    },
     async acquireLease(key, ttlMs) {
       try {
         return await acquire(key, ttlMs)
@@ -225,24 +240,6 @@ export function fileCache(options: FileCacheOptions): FileTokenStore {
       await Promise.all([...held].map((lease) => lease.release()))
     },
   }
-}
-
-async function createPrivateDir(dir: string, uid: number | undefined): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  const info = await stat(dir)
-  if (!info.isDirectory()) {
-    throw new PgEntraError('CACHE_ERROR', `file cache directory ${dir} is not a directory`, {
-      hint: 'give fileCache({ dir }) a directory path',
-    })
-  }
-  if (uid === undefined) return
-  if (info.uid !== uid) {
-    throw new PgEntraError('CACHE_ERROR', `file cache directory ${dir} belongs to uid ${info.uid}, not ${uid}`, {
-      hint: 'give each user its own directory; tokens are never shared through a directory another user controls',
-    })
-  }
-  if ((info.mode & 0o777) !== 0o700) await chmod(dir, 0o700)
-  await removeStaleTemporaries(dir)
 }
 
 async function removeStaleTemporaries(dir: string): Promise<void> {
@@ -294,15 +291,54 @@ async function createExclusively(path: string, text: string): Promise<boolean> {
   }
 }
 
-async function readLock(path: string): Promise<{ raw: string; parsed: LockHolder | undefined } | undefined> {
-  let raw: string
+/** A lock file's text; a lock that is not a regular file of ours is junk (taken over like a stale one). */
+async function readLock(
+  path: string,
+  uid: number | undefined,
+): Promise<{ raw: string; parsed: LockHolder | undefined } | undefined> {
+  const lock = await readOwnFile(path, MAX_LOCK_BYTES, uid)
+  if (lock.kind === 'missing') return undefined
+  if (lock.kind === 'refused') return { raw: '', parsed: undefined }
+  return { raw: lock.text, parsed: parseLock(lock.text) }
+}
+
+type SafeRead = { kind: 'missing' } | { kind: 'refused'; why: string } | { kind: 'read'; text: string }
+
+/**
+ * Reads a file of this store without following a link, without blocking on a FIFO or a device (opened
+ * non-blocking, then refused by fstat before any read), and at most `maxBytes` of it. Refused: anything but a regular
+ * file owned by this user and closed to others.
+ */
+async function readOwnFile(path: string, maxBytes: number, uid: number | undefined): Promise<SafeRead> {
+  let handle: Awaited<ReturnType<typeof open>>
   try {
-    raw = await readFile(path, 'utf8')
+    handle = await open(path, constants.O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return { kind: 'missing' }
+    if (code === 'ELOOP' || code === 'EMLINK') return { kind: 'refused', why: 'a symbolic link' }
+    if (code === 'ENXIO') return { kind: 'refused', why: 'not a regular file' } // a socket, or a FIFO opened for writing
     throw error
   }
-  return { raw, parsed: parseLock(raw) }
+  try {
+    const info = await handle.stat()
+    if (!info.isFile()) return { kind: 'refused', why: 'not a regular file' }
+    if (uid !== undefined && info.uid !== uid) return { kind: 'refused', why: `owned by uid ${info.uid}, not ${uid}` }
+    if (checksOwnership && (info.mode & 0o077) !== 0)
+      return { kind: 'refused', why: 'readable or writable by other users' }
+    if (info.size > maxBytes) return { kind: 'refused', why: 'too large to be a token entry' }
+    const buffer = Buffer.alloc(maxBytes + 1)
+    let length = 0
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length)
+      if (bytesRead === 0) break
+      length += bytesRead
+    }
+    if (length > maxBytes) return { kind: 'refused', why: 'too large to be a token entry' }
+    return { kind: 'read', text: buffer.subarray(0, length).toString('utf8') }
+  } finally {
+    await handle.close().catch(() => {})
+  }
 }
 
 function parseLock(raw: string): LockHolder | undefined {

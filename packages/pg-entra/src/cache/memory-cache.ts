@@ -11,6 +11,9 @@ export function memoryCache(): TokenStore {
     async set(token) {
       tokens.set(token.key, { ...token })
     },
+    async discard(key, token) {
+      if (tokens.get(key)?.token === token) tokens.delete(key)
+    },
     async close() {
       tokens.clear()
     },

@@ -37,6 +37,7 @@ export interface RedisCacheOptions {
 
 export interface RedisTokenStore extends TokenStore {
   readonly kind: 'redis'
+  discard(key: string, token: string): Promise<void>
   acquireLease(key: string, ttlMs: number): Promise<Lease | undefined>
   onWarning(listener: WarningListener): () => void
   /** Releases the leases this store holds. The client is the application's: it stays open. */
@@ -128,6 +129,15 @@ export function redisCache(client: RedisClientLike, options: RedisCacheOptions =
     return token.expiresOnTimestamp > clock.now() ? token : undefined
   }
 
+  /** The entry's token without warnings (the reader has already said why it refused it). */
+  function decodeQuietly(key: string, storeKey: string, reply: unknown): StoredToken | undefined {
+    const text = typeof reply === 'string' ? reply : Buffer.isBuffer(reply) ? reply.toString('utf8') : undefined
+    if (text === undefined) return undefined
+    const plain = cipher ? cipher.open(text, storeKey) : text
+    const token = plain === undefined ? undefined : decodeStoredToken(plain)
+    return token?.key === key ? token : undefined
+  }
+
   async function release(lease: Lease, name: string, nonce: string): Promise<void> {
     if (!held.delete(lease)) return
     try {
@@ -160,6 +170,18 @@ export function redisCache(client: RedisClientLike, options: RedisCacheOptions =
         await command(['EVAL', SET_IF_LONGER_LIVED, '1', name, value, String(ttlMs)])
       } catch (error) {
         warnDown('store a token', error)
+      }
+    },
+    async discard(key, token) {
+      const name = tokenKey(key)
+      try {
+        const reply = await command(['GET', name])
+        if (reply === null || reply === undefined) return
+        // Compare the token inside (the value may be sealed), then delete only that very value.
+        if (decodeQuietly(key, name, reply)?.token !== token) return
+        await command(['EVAL', DELETE_IF_HELD, '1', name, String(reply)])
+      } catch (error) {
+        warnDown('remove a refused token', error)
       }
     },
     async acquireLease(key, ttlMs) {

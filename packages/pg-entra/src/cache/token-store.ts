@@ -22,6 +22,11 @@ export interface TokenStore {
   readonly kind: string
   get(key: string): Promise<StoredToken | undefined>
   set(token: StoredToken): Promise<void>
+  /**
+   * Removes the entry for `key` if it still holds `token`, a token the reader refused (another identity's, an
+   * implausible expiry): otherwise an entry that outlives the reader's own token would stay until it expires.
+   */
+  discard?(key: string, token: string): Promise<void>
   /** Try to become the one process that refreshes `key`; undefined when another holder has it. */
   acquireLease?(key: string, ttlMs: number): Promise<Lease | undefined>
   /** Subscribes to the store's own failures (CACHE_ERROR); returns the unsubscribe function. */

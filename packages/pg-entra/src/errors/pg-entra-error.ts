@@ -1,3 +1,5 @@
+import { redact } from './redact.js'
+
 /** Every failure pg-entra reports carries one of these codes; they are part of the public API. */
 export type PgEntraErrorCode =
   | 'INVALID_OPTION' // a missing or malformed option or connection string; the message names it
@@ -29,11 +31,13 @@ export class PgEntraError extends Error {
   readonly details: Readonly<Record<string, string | number | boolean | undefined>>
 
   constructor(code: PgEntraErrorCode, message: string, options: PgEntraErrorOptions = {}) {
-    super(message)
+    // Messages are written not to hold a secret; what has a secret's shape (a JWT, a URL's password, a password=
+    // field) is taken out anyway, in case one was quoted from upstream.
+    super(redact(message))
     this.name = 'PgEntraError'
     this.code = code
     this.hint = options.hint
-    this.details = Object.freeze({ ...options.details })
+    this.details = Object.freeze(redactedDetails(options.details))
     // Upstream errors may quote a token or a secret: `cause` is not enumerable (JSON skips it) and the custom
     // inspect below leaves it out (util.inspect prints a non-enumerable `cause` otherwise). Read `error.cause`.
     if (options.cause !== undefined) {
@@ -63,4 +67,13 @@ export class PgEntraError extends Error {
 /** True for a PgEntraError from any copy of pg-entra (ESM and CJS copies break `instanceof`). */
 export function isPgEntraError(value: unknown): value is PgEntraError {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true
+}
+
+function redactedDetails(
+  details: PgEntraErrorOptions['details'],
+): Record<string, string | number | boolean | undefined> {
+  const out: Record<string, string | number | boolean | undefined> = {}
+  for (const [name, value] of Object.entries(details ?? {}))
+    out[name] = typeof value === 'string' ? redact(value) : value
+  return out
 }

@@ -1,4 +1,5 @@
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
+import { redact, redactedCopy, type Secret } from '../errors/redact.js'
 
 /** What an AADSTS code means and what to do about it. */
 const aadstsMeanings: Record<string, { meaning: string; hint: string }> = {
@@ -60,17 +61,13 @@ export interface ClassifyContext {
   authorityHost?: string | undefined
 }
 
-const jwtPattern = /eyJ[\w-]{2,}\.[\w-]{2,}\.[\w-]*/g
-const secretFieldPattern =
-  /((?:[\w-]*secret|client_assertion|access_token|refresh_token|assertion|password|pwd)["']?\s*[:=]\s*["']?)[^"'&\s,}]+/gi
-
-/** Removes tokens, known secrets and secret-looking fields from `text`. */
-export function scrub(text: string, secrets: readonly (string | undefined)[] = []): string {
-  let out = text
-  for (const secret of secrets) {
-    if (secret && secret.length >= 4) out = out.split(secret).join('[redacted]')
-  }
-  return out.replace(jwtPattern, '[token]').replace(secretFieldPattern, '$1[redacted]')
+/** The context's secrets, and each paired with the client id (an HTTP Basic credential spells them together). */
+function secretsOf(context: ClassifyContext): Secret[] {
+  const secrets = context.secrets ?? []
+  const { clientId } = context
+  return clientId
+    ? [...secrets, ...secrets.flatMap((secret) => (secret ? [{ id: clientId, secret }] : []))]
+    : [...secrets]
 }
 
 interface ErrorLike {
@@ -159,10 +156,10 @@ function firstLine(text: string): string {
 export function classifyCredentialError(error: unknown, context: ClassifyContext = {}): PgEntraError {
   if (isPgEntraError(error)) return error
   const e = asErrorLike(error)
-  const secrets = context.secrets ?? []
-  // util.inspect prints `cause` even when it is not enumerable: keep a scrubbed copy, never the upstream object.
-  const cause = scrubbedCopy(error, secrets)
-  const text = scrub(allText(e), secrets)
+  const secrets = secretsOf(context)
+  // util.inspect prints `cause` even when it is not enumerable: keep a redacted copy, never the upstream object.
+  const cause = redactedCopy(error, secrets)
+  const text = redact(allText(e), secrets)
   const errorNames = names(e)
   const status = statusOf(e)
   const who = [context.tenantId && `tenant ${context.tenantId}`, context.clientId && `client ${context.clientId}`]
@@ -274,18 +271,4 @@ export function classifyCredentialError(error: unknown, context: ClassifyContext
     hint: 'set AZURE_LOG_LEVEL=verbose to see what @azure/identity did',
     details,
   })
-}
-
-/** A copy of `error` with name, code, status and scrubbed message and stack: safe to print. */
-export function scrubbedCopy(error: unknown, secrets: readonly (string | undefined)[] = []): Error {
-  const e = asErrorLike(error)
-  const copy = new Error(scrub(allText(e), secrets) || 'unknown error')
-  copy.name = typeof e.name === 'string' ? e.name : 'Error'
-  const stack = (error as { stack?: unknown } | undefined)?.stack
-  copy.stack = typeof stack === 'string' ? scrub(stack, secrets) : `${copy.name}: ${copy.message}`
-  const extra = copy as Error & { code?: unknown; statusCode?: unknown }
-  if (typeof e.code === 'string' || typeof e.errorCode === 'string') extra.code = e.code ?? e.errorCode
-  const status = statusOf(e)
-  if (status !== undefined) extra.statusCode = status
-  return copy
 }

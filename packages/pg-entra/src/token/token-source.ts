@@ -1,6 +1,7 @@
 import { memoryCache } from '../cache/memory-cache.js'
 import type { Lease, StoredToken, TokenStore } from '../cache/token-store.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
+import { summarize } from '../errors/redact.js'
 import type { AccessToken } from '../shared/access-token.js'
 import type { Clock, Timer } from '../shared/clock.js'
 import { fingerprint } from '../shared/fingerprint.js'
@@ -39,6 +40,12 @@ export interface TokenSourceOptions {
   /** Where tokens are shared (default: a memory store of this source's own). */
   store?: TokenStore
   storeKey: string
+  /**
+   * Judges a token read from the store before it is used: a reason to refuse it (a CACHE_ERROR warning, then the
+   * token is ignored and a fresh one fetched), or undefined to use it. A store returns what was written under a key,
+   * by anyone who can write there: this is where its claims are held against the identity that asked.
+   */
+  checkStored?(stored: StoredToken, context: StoredTokenContext): string | undefined
   /** A store call that takes longer counts as failed (a warning) and as a miss. */
   storeTimeoutMs?: number
   /** How long a process that lost the refresh lease waits for the holder's token before fetching its own. */
@@ -46,6 +53,12 @@ export interface TokenSourceOptions {
   /** How often it re-reads the store meanwhile. */
   leasePollMs?: number
   onEvent?(event: EntraAuthEvent): void
+}
+
+export interface StoredTokenContext {
+  now: number
+  /** The store's `kind`: `memory` is this process's own, anything else may be written by others. */
+  storeKind: string
 }
 
 export interface TokenSource {
@@ -80,6 +93,7 @@ type StoreRead = 'fresh' | 'due' | 'none'
 type StoreResult<T> = { ok: true; value: T } | { ok: false }
 
 const MAX_REMEMBERED_INVALID = 16
+const MAX_REMEMBERED_REFUSED = 16
 
 export function createTokenSource(options: TokenSourceOptions): TokenSource {
   validateOptions(options)
@@ -106,6 +120,8 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   let lastError: PgEntraError | undefined
   let closed = false
   const invalidated: string[] = []
+  /** Fingerprints of stored tokens checkStored refused: each is reported once, then skipped. */
+  const refused: string[] = []
   /** The request, store calls and pauses in flight, all cancelled by close(). */
   const inFlight = boundedCalls(clock, closedError)
   const counters = { requests: 0, hits: 0, waits: 0, failures: 0 }
@@ -370,8 +386,41 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     const timing: TokenTiming = { ...stored, fetchedAt: Math.min(stored.fetchedAt, now) }
     if (!isUsable(timing, now)) return 'none'
     if (current && stored.expiresOnTimestamp <= current.expiresOnTimestamp) return 'none'
+    if (!passesCheck(stored, now)) {
+      await discardRefused(stored)
+      return 'none'
+    }
     accept(stored, 'cache', timing.fetchedAt)
     return current && now < current.refreshAt ? 'fresh' : 'due'
+  }
+
+  function passesCheck(stored: StoredToken, now: number): boolean {
+    if (!options.checkStored) return true
+    const print = fingerprint(stored.token)
+    if (refused.includes(print)) return false
+    let reason: string | undefined
+    try {
+      reason = options.checkStored(stored, { now, storeKind: store.kind })
+    } catch {
+      reason = 'it could not be checked'
+    }
+    if (reason === undefined) return true
+    refused.push(print)
+    if (refused.length > MAX_REMEMBERED_REFUSED) refused.shift()
+    const error = new PgEntraError('CACHE_ERROR', `a token in the ${store.kind} token store was refused: ${reason}`, {
+      hint:
+        "pg-entra fetched its own token instead; if this repeats, someone else writes under this identity's key: " +
+        'give each application its own store (keyPrefix, directory) and an encryptionKey',
+      details: { store: store.kind, action: 'check', reason, fingerprint: print },
+    })
+    emit({ type: 'warning', error })
+    return false
+  }
+
+  /** Removes a refused entry (if the store can and it is still there), so that our own token can take its place. */
+  async function discardRefused(stored: StoredToken): Promise<void> {
+    const discard = store.discard?.bind(store)
+    if (discard) await storeCall('remove a refused token', () => discard(storeKey, stored.token))
   }
 
   async function tryLease(): Promise<{ lease?: Lease; heldElsewhere: boolean }> {
@@ -437,6 +486,9 @@ function validateOptions(options: TokenSourceOptions): void {
       })
     }
   }
+  if (options.checkStored !== undefined && typeof options.checkStored !== 'function') {
+    throw new PgEntraError('INVALID_OPTION', 'checkStored must be a function', { details: { option: 'checkStored' } })
+  }
   if (typeof options.fetchToken !== 'function') {
     throw new PgEntraError('INVALID_OPTION', 'fetchToken must be a function', { details: { option: 'fetchToken' } })
   }
@@ -469,19 +521,6 @@ function asPgEntraError(error: unknown): PgEntraError {
     hint: 'details.reason has the credential error; pg-entra retries with backoff',
     details: { reason: summarize(error) },
   })
-}
-
-const JWT_LIKE = /eyJ[\w-]*\.[\w-]*\.[\w-]*/g
-
-/** The first line of an upstream error, shortened, with anything shaped like a JWT taken out. */
-function summarize(reason: unknown): string {
-  const text =
-    reason instanceof Error
-      ? `${(reason as NodeJS.ErrnoException).code ?? reason.name}: ${reason.message}`
-      : typeof reason === 'string'
-        ? reason
-        : 'unknown error'
-  return (text.split('\n')[0] ?? '').replace(JWT_LIKE, '[jwt]').slice(0, 200)
 }
 
 function closedError(): PgEntraError {

@@ -57,7 +57,7 @@ describe('fileCache entries', () => {
     expect([...writer.warnings, ...reader.warnings]).toEqual([])
   })
 
-  it('creates the directory 0700 and files 0600 whatever the umask, and tightens an open directory', async () => {
+  it('creates the directory 0700 and files 0600 whatever the umask; uses an existing 0755 one as it is, with a warning', async () => {
     const previous = process.umask(0)
     try {
       await store().set(token())
@@ -70,8 +70,13 @@ describe('fileCache entries', () => {
     const open = join(root, 'open')
     mkdirSync(open, { mode: 0o755 })
     chmodSync(open, 0o755)
-    await fileCache({ dir: open }).set(token())
-    expect(statSync(open).mode & 0o777).toBe(0o700)
+    const warnings: PgEntraError[] = []
+    const existing = fileCache({ dir: open, onWarning: (error) => warnings.push(error) })
+    const stored = token()
+    await existing.set(stored)
+    expect(await existing.get(KEY)).toEqual(stored)
+    expect(statSync(open).mode & 0o777).toBe(0o755) // not pg-entra's to change
+    expect(warnings.map((error) => error.message)).toEqual([expect.stringContaining('can be listed by other users')])
   })
 
   it('writes atomically: concurrent readers never see a partial entry and no temporary file is left', async () => {
@@ -96,6 +101,21 @@ describe('fileCache entries', () => {
     expect(seen.size).toBeGreaterThan(1)
     for (const each of [...writers, ...readers]) expect(each.warnings).toEqual([])
     expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([])
+  })
+
+  it('discards an entry a reader refused, only while it still holds that token', async () => {
+    const cache = store()
+    const planted = token({ expiresOnTimestamp: Date.now() + 2 * HOUR })
+    await cache.set(planted)
+    await cache.discard(KEY, 'another token')
+    expect((await cache.get(KEY))?.token).toBe(planted.token)
+    await cache.discard(KEY, planted.token)
+    expect(readdirSync(dir)).toEqual([])
+    await cache.discard(KEY, planted.token) // nothing left to remove: no warning
+    const own = token()
+    await cache.set(own)
+    expect((await cache.get(KEY))?.token).toBe(own.token)
+    expect(cache.warnings).toEqual([])
   })
 
   it('keeps the longer-lived token when an older one is written after it', async () => {

@@ -137,6 +137,26 @@ describe.each(Object.keys(clients))('redisCache with %s', (name) => {
     expect((await cache.get(KEY))?.token).toBe(fresh.token)
   })
 
+  it.each([
+    ['in clear', {}],
+    ['sealed', { encryptionKey: randomBytes(32) }],
+  ])('discards an entry a reader refused, only while it still holds that token (%s)', async (_how, options) => {
+    const { client } = await connect()
+    const cache = store(client, options)
+    const planted = token({ expiresOnTimestamp: Date.now() + 2 * HOUR })
+    await cache.set(planted)
+    await cache.discard(KEY, 'another token')
+    expect((await cache.get(KEY))?.token).toBe(planted.token)
+    await cache.discard(KEY, planted.token)
+    expect(await cache.get(KEY)).toBeUndefined()
+    const own = token()
+    await cache.set(own)
+    expect((await cache.get(KEY))?.token).toBe(own.token)
+    await cache.discard(OTHER_KEY, own.token)
+    expect((await cache.get(KEY))?.token).toBe(own.token)
+    expect(cache.warnings).toEqual([])
+  })
+
   describe('encryption', () => {
     const keyA = randomBytes(32).toString('base64')
     const keyB = randomBytes(32).toString('hex')
@@ -380,6 +400,6 @@ describe('redisCache options', () => {
       { onWarning: (error) => warnings.push(error) },
     )
     expect(await cache.get(KEY)).toBeUndefined()
-    expect(warnings[0]?.details.reason).toBe('The client is closed')
+    expect(warnings[0]?.details.reason).toBe('Error: The client is closed')
   })
 })

@@ -2,7 +2,8 @@ import { inspect } from 'node:util'
 import { AuthenticationError, AuthenticationRequiredError, CredentialUnavailableError } from '@azure/identity'
 import { describe, expect, it } from 'vitest'
 import { PgEntraError } from '../../src/errors/pg-entra-error.js'
-import { classifyCredentialError, scrub } from '../../src/identity/classify-error.js'
+import { redact } from '../../src/errors/redact.js'
+import { classifyCredentialError } from '../../src/identity/classify-error.js'
 import { fakeJwt } from './_jwt.js'
 
 const secret = 'Sup3r~Secret.Value_42'
@@ -102,9 +103,31 @@ describe('classifyCredentialError', () => {
     }
   })
 
-  it('scrubs tokens, known secrets and secret fields', () => {
-    expect(scrub(`a ${fakeJwt({ a: 1 })} b`)).toBe('a [token] b')
-    expect(scrub('client_secret=abc&x=1')).toBe('client_secret=[redacted]&x=1')
-    expect(scrub('pw hunter22', ['hunter22'])).toBe('pw [redacted]')
+  it('an Entra body echoing the secret percent-encoded, form-encoded, base64 or as a Basic credential leaks nothing', () => {
+    const awkward = 'a b+c/d=e%f~g&h'
+    const spelled = (value: string) => [
+      value,
+      encodeURIComponent(value),
+      new URLSearchParams({ v: value }).toString().slice(2),
+      Buffer.from(value).toString('base64'),
+      Buffer.from(`client-1:${value}`).toString('base64'),
+    ]
+    for (const value of [secret, awkward]) {
+      const body = {
+        error: 'invalid_client',
+        error_description: `AADSTS7000215: Invalid client secret. Request body: client_id=client-1&secret=${encodeURIComponent(value)} echo ${new URLSearchParams({ v: value }).toString()} auth Basic ${Buffer.from(`client-1:${value}`).toString('base64')} b64 ${Buffer.from(value).toString('base64')}`,
+        error_codes: [7000215],
+      }
+      const error = classifyCredentialError(new AuthenticationError(401, body), { ...context, secrets: [value] })
+      expect(error.code).toBe('CREDENTIAL_REJECTED')
+      const printed = [inspect(error, { depth: 10 }), inspect(error.cause, { depth: 10 }), String(error)].join('\n')
+      for (const form of spelled(value)) expect(printed).not.toContain(form)
+    }
+  })
+
+  it('redacts tokens, known secrets and secret fields', () => {
+    expect(redact(`a ${fakeJwt({ a: 1 })} b`)).toBe('a [jwt] b')
+    expect(redact('client_secret=abc&x=1')).toBe('client_secret=[redacted]&x=1')
+    expect(redact('pw hunter22', ['hunter22'])).toBe('pw [redacted]')
   })
 })

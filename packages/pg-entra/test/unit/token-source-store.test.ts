@@ -242,3 +242,83 @@ describe('memoryCache', () => {
     expect(store.acquireLease).toBeUndefined()
   })
 })
+
+describe('checkStored: a stored token is checked before it is used', () => {
+  const KEY = 'tenant/client/scope'
+  const planted = (token: string): StoredToken => ({
+    key: KEY,
+    token,
+    expiresOnTimestamp: clock.now() + 50 * minute,
+    fetchedAt: clock.now(),
+  })
+
+  it('refuses what the check refuses: one CACHE_ERROR warning naming the reason (not the token), then its own fetch', async () => {
+    const shared = leasingStore(clock)
+    shared.tokens.set(KEY, planted('someone-elses-token'))
+    const seen: { token: string; now: number; storeKind: string }[] = []
+    const credential = scriptedCredential(clock)
+    const tokens = source(credential, {
+      store: shared.store,
+      checkStored: (stored, { now, storeKind }) => {
+        seen.push({ token: stored.token, now, storeKind })
+        return stored.token === 'someone-elses-token' ? 'its client is not ours' : undefined
+      },
+    })
+    expect((await tokens.get()).token).toBe('token-1')
+    expect(credential.calls).toBe(1)
+    expect(seen[0]).toEqual({ token: 'someone-elses-token', now: clock.now(), storeKind: 'test' })
+    const refused = warnings().filter((error) => error.details.action === 'check')
+    expect(refused).toHaveLength(1)
+    expect(refused[0]).toMatchObject({
+      code: 'CACHE_ERROR',
+      details: { store: 'test', reason: 'its client is not ours' },
+    })
+    expect(refused[0]?.message).toContain('its client is not ours')
+    expect(inspect(refused[0])).not.toContain('someone-elses-token')
+    expect(events.some((event) => event.type === 'token' && event.source === 'cache')).toBe(false)
+
+    // The same refused entry, read again on the next refresh, is skipped without another warning.
+    shared.tokens.set(KEY, planted('someone-elses-token'))
+    tokens.invalidate('token-1')
+    expect((await tokens.get()).token).toBe('token-2')
+    expect(warnings().filter((error) => error.details.action === 'check')).toHaveLength(1)
+  })
+
+  it('removes the refused entry from a store that can, so that its own token takes the place', async () => {
+    const store = memoryCache()
+    // Planted to outlive the tokens this source fetches: a store keeping the longer-lived entry would keep it.
+    await store.set({ ...planted('someone-elses-token'), expiresOnTimestamp: clock.now() + 23 * 60 * minute })
+    const credential = scriptedCredential(clock)
+    const tokens = source(credential, {
+      store,
+      checkStored: (stored) => (stored.token === 'someone-elses-token' ? 'not ours' : undefined),
+    })
+    expect((await tokens.get()).token).toBe('token-1')
+    await flushPromises()
+    expect((await store.get(KEY))?.token).toBe('token-1')
+  })
+
+  it('uses what the check accepts, without a request', async () => {
+    const shared = leasingStore(clock)
+    shared.tokens.set(KEY, planted('a-good-token'))
+    const credential = scriptedCredential(clock)
+    const tokens = source(credential, { store: shared.store, checkStored: () => undefined })
+    expect((await tokens.get()).token).toBe('a-good-token')
+    expect(credential.calls).toBe(0)
+    expect(warnings()).toEqual([])
+  })
+
+  it('treats a check that throws as a refusal', async () => {
+    const shared = leasingStore(clock)
+    shared.tokens.set(KEY, planted('a-token'))
+    const credential = scriptedCredential(clock)
+    const tokens = source(credential, {
+      store: shared.store,
+      checkStored: () => {
+        throw new Error('bug')
+      },
+    })
+    expect((await tokens.get()).token).toBe('token-1')
+    expect(warnings()[0]?.details.reason).toBe('it could not be checked')
+  })
+})
