@@ -2,6 +2,7 @@
 // the server refused (with the statement that maps the principal to the role), or a network fault with its fix.
 import type { EntraAuth } from '../auth/types.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
+import { redact } from '../errors/redact.js'
 import { createRoleSql, quoteLiteral } from '../identity/role-statement.js'
 import type { TokenIdentity } from '../shared/identity.js'
 import { isRefusalOfToken } from '../tls/pg-caller.js'
@@ -23,7 +24,6 @@ export interface LoginTarget {
   retried?: boolean
 }
 
-const JWT = /eyJ[\w-]{2,}\.[\w-]{2,}\.[\w-]*/g
 const NETWORK_HINTS: Record<string, string> = {
   ECONNREFUSED: 'nothing listens there: check host and port (Azure uses 5432, and 6432 for its PgBouncer)',
   ENOTFOUND:
@@ -91,8 +91,9 @@ async function tokenRefused(error: Error & { code: string }, target: LoginTarget
   )
 }
 
+/** The server's words without a token it may quote (a JWT by shape; the redaction module knows the rest). */
 function redactTokens(text: string): string {
-  return text.replace(JWT, '[token]')
+  return redact(text)
 }
 
 /** The driver's error reduced to what helps (code, severity, message; tokens taken out): no dump of empty fields. */

@@ -263,8 +263,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     } catch (error) {
       if (!closed) fail(asPgEntraError(error))
     } finally {
-      const held = lease
-      if (held && !closed) void storeCall('release the refresh lease', () => held.release())
+      if (lease) releaseLease(lease)
       endRun(run)
     }
   }
@@ -447,8 +446,20 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     const stored: StoredToken = { ...current.token, key: storeKey, fetchedAt: current.fetchedAt }
     void (async () => {
       await storeCall('write', () => store.set(stored))
-      if (lease) await storeCall('release the refresh lease', () => lease.release())
+      if (lease) releaseLease(lease)
     })()
+  }
+
+  /**
+   * Lets go of a refresh lease, after close() too: a lease left held makes every other process wait for its holder
+   * (leaseWaitMs) until it expires. The stores bound their own calls.
+   */
+  function releaseLease(lease: Lease): void {
+    Promise.resolve()
+      .then(() => lease.release())
+      .catch((error: unknown) => {
+        if (!closed) warn('release the refresh lease', error)
+      })
   }
 
   /** A store call bounded by storeTimeoutMs; a failure or timeout is a CACHE_ERROR warning and counts as a miss. */
