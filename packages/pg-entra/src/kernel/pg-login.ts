@@ -24,7 +24,7 @@ export interface LoginTarget {
   retried?: boolean
 }
 
-const NETWORK_HINTS: Record<string, string> = {
+export const NETWORK_HINTS: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'nothing listens there: check host and port (Azure uses 5432, and 6432 for its PgBouncer)',
   ENOTFOUND:
     'the host name does not resolve: check it (Azure: <server>.postgres.database.azure.com); a private endpoint needs its private DNS zone',
@@ -44,15 +44,18 @@ export async function explainLoginFailure(error: unknown, target: LoginTarget): 
   const tls = tlsFailure(error, target)
   if (tls) return tls
   if (isLoginRefusal(error) && isRefusalOfToken(error)) return tokenRefused(error, target)
+  return connectionFailure(error, target) ?? error
+}
+
+/** CONNECTION_FAILED, with what to check, for a network error code; undefined for anything else. */
+export function connectionFailure(error: unknown, target: { host: string; port: number }): PgEntraError | undefined {
   const code = (error as { code?: unknown } | undefined)?.code
-  if (typeof code === 'string' && NETWORK_HINTS[code]) {
-    return new PgEntraError('CONNECTION_FAILED', `cannot connect to ${target.host}:${target.port} (${code})`, {
-      hint: NETWORK_HINTS[code],
-      cause: compactCause(error),
-      details: { host: target.host, port: target.port, code },
-    })
-  }
-  return error
+  if (typeof code !== 'string' || !NETWORK_HINTS[code]) return undefined
+  return new PgEntraError('CONNECTION_FAILED', `cannot connect to ${target.host}:${target.port} (${code})`, {
+    hint: NETWORK_HINTS[code],
+    cause: compactCause(error),
+    details: { host: target.host, port: target.port, code },
+  })
 }
 
 /** TOKEN_REFUSED for `target.user`, with the statement that maps the token's principal to it. */
@@ -76,9 +79,10 @@ async function tokenRefused(error: Error & { code: string }, target: LoginTarget
     `the database refused the Entra token for role "${role}" (${error.code}: ${serverSaid}); token principal: ${principal}`,
     {
       hint:
-        `make sure role "${role}" exists and is mapped to this principal: connected to the postgres database as an ` +
-        `Entra admin, run ${statement} If it exists, check that the token's tenant and audience are the server's ` +
-        `(pg-entra check shows both).`,
+        `make sure role "${role}" exists and is mapped to this principal. If it does not exist: connected to the ` +
+        `postgres database as an Entra admin, run ${statement} If it exists for another principal, connect as this ` +
+        `principal's own role (pg-entra whoami shows it)${identity?.objectId ? `, or map it to object id ${identity.objectId}` : ''}. ` +
+        `If it is this principal's, check that the token's tenant and audience are the server's (pg-entra check).`,
       cause: compactCause(error),
       details: {
         role,

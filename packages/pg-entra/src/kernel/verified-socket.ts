@@ -6,6 +6,7 @@ import tls, { type ConnectionOptions } from 'node:tls'
 import { PgEntraError } from '../errors/pg-entra-error.js'
 import { tlsFailure } from '../tls/pg-ssl.js'
 import { refusedAtTheWire, wireProblem } from '../tls/wire.js'
+import { connectionFailure } from './pg-login.js'
 
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 4, 210, 22, 47])
 const ACCEPTED = 0x53 // 'S'
@@ -48,7 +49,7 @@ export function openVerifiedSocket(target: VerifiedSocketTarget): Promise<net.So
       socket.removeListener('error', fail)
       resolve(socket)
     }
-    raw.once('error', fail)
+    raw.once('error', (error) => fail(connectionFailure(error, target) ?? error))
     raw.once('connect', () => {
       if (target.tls === false) return succeed(raw)
       raw.write(SSL_REQUEST)
