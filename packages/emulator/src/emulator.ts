@@ -19,6 +19,7 @@ import { createTokenMinter } from './entra/tokens.js'
 import { createTokenVerifier } from './entra/verifier.js'
 import { buildEnv, EmulatorError } from './env.js'
 import { createKnobs } from './knobs/index.js'
+import { logSafe } from './log-text.js'
 import { startPgFront } from './pg-front/index.js'
 import type { FrontEvent } from './pg-front/types.js'
 import { createCertificateAuthority } from './pki/index.js'
@@ -28,13 +29,16 @@ import { startUpstream, type UpstreamHandle } from './upstream/index.js'
 const HOST = '127.0.0.1'
 const ADMIN_USER = 'emulator_admin'
 
-function describeFrontEvent(e: FrontEvent): string | undefined {
+/** One log line per event; what a client chose (role, reason quoting it) is escaped so it cannot forge lines. */
+export function describeFrontEvent(e: FrontEvent): string | undefined {
   if (e.type === 'rejected') {
-    const who = e.role === undefined ? '' : ` role=${e.role}`
+    const who = e.role === undefined ? '' : ` role=${logSafe(e.role)}`
     const token = e.tokenFingerprint ? ` token=${e.tokenFingerprint}` : ''
-    return `pg: rejected${who} ${e.code}: ${e.reason}${token}`
+    return `pg: rejected${who} ${e.code}: ${logSafe(e.reason)}${token}`
   }
-  if (e.type === 'accepted') return `pg: accepted role=${e.role} via ${e.method}${e.tokenId ? ` uti=${e.tokenId}` : ''}`
+  if (e.type === 'accepted') {
+    return `pg: accepted role=${logSafe(e.role)} via ${e.method}${e.tokenId ? ` uti=${logSafe(e.tokenId)}` : ''}`
+  }
   return undefined
 }
 
@@ -97,6 +101,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     log(`entra: ${authorityHost} (tenant ${tenantId}); managed identity: ${managedIdentity.imdsHost}`)
 
     const upstream = await upstreamStarting
+    await upstream.setTenant(tenantId)
     const issuers = { v1: v1Issuer(tenantId), v2: v2Issuer(authorityHost, tenantId) }
     const jwksUri = `${authorityHost}/${tenantId}/discovery/v2.0/keys`
     const clockSkewSeconds = options.clockSkewSeconds ?? 60
@@ -105,7 +110,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       ca: ca.caPem,
       tenantId,
       issuers: [issuers.v1, issuers.v2],
-      audiences: [OSSRDBMS_RESOURCE, `${OSSRDBMS_RESOURCE}/`],
+      audiences: [OSSRDBMS_RESOURCE],
       clockSkewSeconds,
     })
     const front = await startPgFront({
@@ -115,6 +120,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       upstream,
       verifier,
       clockSkewSeconds,
+      ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
       onEvent(e) {
         counters.frontEvent(e)
         const line = describeFrontEvent(e)

@@ -31,6 +31,8 @@ export interface StartEmulatorOptions {
   log?: (line: string) => void
   /** skew allowed on exp/nbf when the front checks tokens; default 60 */
   clockSkewSeconds?: number
+  /** client connections the front holds at once; one more is refused with 53300; default 200 */
+  maxConnections?: number
 }
 
 export interface EmulatorKnobs {

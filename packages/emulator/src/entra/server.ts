@@ -28,6 +28,22 @@ function secretsEqual(given: string, expected: string | undefined): boolean {
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
+/** client_secret_basic (RFC 6749 2.3.1: both parts form-urlencoded); 'malformed' when they cannot be decoded. */
+function basicCredentials(header: string | undefined): { clientId: string; secret: string } | 'malformed' | undefined {
+  const basic = /^Basic\s+(.+)$/i.exec(header ?? '')
+  if (!basic?.[1]) return undefined
+  const decoded = Buffer.from(basic[1], 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon <= 0) return 'malformed'
+  try {
+    const clientId = decodeURIComponent(decoded.slice(0, colon))
+    const secret = decodeURIComponent(decoded.slice(colon + 1))
+    return { clientId, secret }
+  } catch {
+    return 'malformed'
+  }
+}
+
 function openidConfiguration(base: string, issuer: string, version: 'v1' | 'v2') {
   const oauth = version === 'v2' ? `${base}/oauth2/v2.0` : `${base}/oauth2`
   return {
@@ -64,14 +80,10 @@ export async function startEntraServer(
   async function tokenEndpoint(req: IncomingMessage, res: ServerResponse, tenant: string, entry: RequestLogEntry) {
     const body = await readBody(req)
     const params = new URLSearchParams(body)
-    const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '')
-    if (basic?.[1]) {
-      const decoded = Buffer.from(basic[1], 'base64').toString('utf8')
-      const colon = decoded.indexOf(':')
-      if (colon > 0) {
-        if (!params.has('client_id')) params.set('client_id', decodeURIComponent(decoded.slice(0, colon)))
-        params.set('client_secret', decodeURIComponent(decoded.slice(colon + 1)))
-      }
+    const basic = basicCredentials(req.headers.authorization)
+    if (basic && basic !== 'malformed') {
+      if (!params.has('client_id')) params.set('client_id', basic.clientId)
+      params.set('client_secret', basic.secret)
     }
     entry.params = { ...entry.params, ...redactParams(params) }
     const fail = (status: number, error: string, code: number, description: string) => {
@@ -79,6 +91,15 @@ export async function startEntraServer(
       entry.error = `AADSTS${code}`
       ctx.counters.tokenFailure(entry.principal, false)
       sendJson(res, status, aadstsBody(error, code, description))
+    }
+    if (basic === 'malformed') {
+      ctx.counters.tokenRequest(undefined)
+      return fail(
+        401,
+        'invalid_client',
+        7000215,
+        'Invalid client secret provided. The Authorization header (client_secret_basic) could not be decoded.',
+      )
     }
     const clientId = params.get('client_id') ?? ''
     const principal: Principal | undefined = ctx.directory.application(clientId)

@@ -34,6 +34,7 @@ export type TokenRejectedReason =
   | 'expired'
   | 'not-yet-valid'
   | 'claims'
+  | 'oid'
   | 'jwks-unavailable'
 
 /** Thrown by a TokenVerifier. The message is precise and goes only to the front's events, never to the client. */
@@ -95,6 +96,8 @@ export interface StartPgFrontOptions {
   now?: () => number
   /** a client that has not finished authenticating within this many ms is dropped; default 30000 */
   authenticationTimeoutMs?: number
+  /** connections at once (authenticating or in session); one more is refused with 53300; default 200 */
+  maxConnections?: number
   onEvent?(e: FrontEvent): void
 }
 
