@@ -172,11 +172,12 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
         const role = spec.role ?? {}
         if (role !== false) {
           const roleName = role.name ?? principal.name
-          await upstream.adminQuery('select * from pgaadauth_create_principal_with_oid($1, $2, $3, $4, false)', [
+          await upstream.adminQuery('select * from pgaadauth_create_principal_with_oid($1, $2, $3, $4, $5)', [
             roleName,
             principal.objectId,
             PGAADAUTH_TYPE[principal.kind],
             role.admin ?? false,
+            role.mfa ?? false,
           ])
           principal.roleName = roleName
         }
@@ -250,7 +251,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       async mintToken(claims, opts = {}) {
         const issued = await minter.mint(claims, {
           ...opts,
-          lifetimeSeconds: opts.lifetimeSeconds ?? knobs.get().tokenLifetimeSeconds,
+          lifetimeSeconds: opts.lifetimeSeconds ?? knobs.get().tokenLifetimeSeconds ?? 3599,
         })
         log(`entra: minted a custom token ${fingerprint(issued.token)}`)
         return issued.token

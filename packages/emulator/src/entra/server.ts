@@ -77,7 +77,13 @@ export async function startEntraServer(
 ): Promise<EntraServer> {
   let authorityHost = ''
 
-  async function tokenEndpoint(req: IncomingMessage, res: ServerResponse, tenant: string, entry: RequestLogEntry) {
+  async function tokenEndpoint(
+    req: IncomingMessage,
+    res: ServerResponse,
+    tenant: string,
+    entry: RequestLogEntry,
+    version: 'v1' | 'v2',
+  ) {
     const body = await readBody(req)
     const params = new URLSearchParams(body)
     const basic = basicCredentials(req.headers.authorization)
@@ -176,7 +182,11 @@ export async function startEntraServer(
         "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
       )
     }
-    const resource = resourceFromScope(params.get('scope'))
+    // v1 takes `resource` (the audience, exactly as given); v2 takes `scope` (`<resource>/.default`)
+    const resource = version === 'v1' ? (params.get('resource') ?? undefined) : resourceFromScope(params.get('scope'))
+    if (version === 'v1' && resource === undefined) {
+      return fail(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'resource'.")
+    }
     if (!isKnownResource(resource)) {
       return fail(
         400,
@@ -189,10 +199,24 @@ export async function startEntraServer(
       via: 'token-endpoint',
       wrongAudience: faults.wrongAudience,
       appidacr,
+      ...(resource === undefined ? {} : { audience: resource }),
     })
     entry.status = 200
     entry.tokenId = issued.tokenId
     entry.tokenFingerprint = fingerprint(issued.token)
+    if (version === 'v1') {
+      // Entra's v1 endpoint answers with numbers as strings, and names the resource
+      return sendJson(res, 200, {
+        token_type: 'Bearer',
+        expires_in: String(issued.lifetimeSeconds),
+        ext_expires_in: String(issued.lifetimeSeconds),
+        expires_on: String(issued.expiresAt),
+        not_before: String(issued.issuedAt),
+        resource,
+        ...(issued.refreshInSeconds === undefined ? {} : { refresh_in: String(issued.refreshInSeconds) }),
+        access_token: issued.token,
+      })
+    }
     sendJson(res, 200, {
       token_type: 'Bearer',
       expires_in: issued.lifetimeSeconds,
@@ -241,7 +265,7 @@ export async function startEntraServer(
       return sendJson(res, 200, jwks(ctx.keys))
     }
     if (req.method === 'POST' && (rest === 'oauth2/v2.0/token' || rest === 'oauth2/token')) {
-      return tokenEndpoint(req, res, tenant, entry)
+      return tokenEndpoint(req, res, tenant, entry, rest === 'oauth2/token' ? 'v1' : 'v2')
     }
     entry.status = 404
     sendJson(res, 404, {
