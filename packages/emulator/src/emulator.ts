@@ -22,6 +22,7 @@ import { createKnobs } from './knobs/index.js'
 import { logSafe } from './log-text.js'
 import { startPgFront } from './pg-front/index.js'
 import type { FrontEvent } from './pg-front/types.js'
+import { startPgBouncer } from './pgbouncer/index.js'
 import { createCertificateAuthority } from './pki/index.js'
 import type { Emulator, EmulatorDescription, StartEmulatorOptions } from './types.js'
 import { startUpstream, type UpstreamHandle } from './upstream/index.js'
@@ -113,21 +114,34 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       audiences: [OSSRDBMS_RESOURCE],
       clockSkewSeconds,
     })
-    const front = await startPgFront({
+    const frontOptions = {
       host: HOST,
-      port: options.ports?.pg ?? 0,
       tls: serverCertificate,
       upstream,
       verifier,
       clockSkewSeconds,
       ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
-      onEvent(e) {
+      onEvent(e: FrontEvent) {
         counters.frontEvent(e)
         const line = describeFrontEvent(e)
         if (line) log(line)
       },
-    })
+    } as const
+    const front = await startPgFront({ ...frontOptions, port: options.ports?.pg ?? 0 })
     cleanups.push(() => front.close())
+    let bouncerFront: { host: string; port: number } | undefined
+    if (options.pgbouncer) {
+      const bouncer = await startPgBouncer(upstream, options.pgbouncer === true ? {} : options.pgbouncer)
+      cleanups.push(() => bouncer.stop())
+      const second = await startPgFront({
+        ...frontOptions,
+        port: options.ports?.pgbouncer ?? 0,
+        sessionSocket: { dir: bouncer.socketDir, port: bouncer.port },
+      })
+      cleanups.push(() => second.close())
+      bouncerFront = second
+      log(`pg: PgBouncer port ${second.host}:${second.port} (transaction pooling)`)
+    }
     const adminPassword = randomBytes(18).toString('base64url')
     await createLoginRole(upstream, ADMIN_USER, adminPassword, true)
     log(`pg: ${front.host}:${front.port} (upstream PostgreSQL on ${upstream.socketDir})`)
@@ -220,6 +234,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
         imdsHost: managedIdentity.imdsHost,
       },
       pg,
+      ...(bouncerFront ? { pgbouncer: { host: bouncerFront.host, port: bouncerFront.port, database } } : {}),
       controlUrl: '',
     }
 

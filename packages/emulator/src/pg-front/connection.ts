@@ -36,7 +36,8 @@ export class ConnectionHandler {
     private readonly track: (s: net.Socket) => void,
   ) {
     this.upstream = opts.upstream
-    this.socketPath = upstreamSocketPath(opts.upstream.socketDir, opts.upstream.port)
+    const sessions = opts.sessionSocket ?? { dir: opts.upstream.socketDir, port: opts.upstream.port }
+    this.socketPath = upstreamSocketPath(sessions.dir, sessions.port)
     this.maxConnections = opts.maxConnections ?? 200
   }
 

@@ -89,6 +89,8 @@ export interface StartPgFrontOptions {
   /** PEM */
   tls: { key: string; cert: string }
   upstream: UpstreamHandle
+  /** where sessions (and cancel requests) go, when not straight to the upstream: PgBouncer's unix socket */
+  sessionSocket?: { dir: string; port: number }
   verifier: TokenVerifier
   /** tolerance when the front re-checks a verified token's exp; default 60 */
   clockSkewSeconds?: number
