@@ -261,7 +261,12 @@ function relay(client: net.Socket, upstream: net.Socket): void {
   client.on('close', () => upstream.end())
   upstream.on('close', () => client.end())
   const rewriter = new SecurityLabelRewriter()
-  rewriter.on('error', teardown)
-  client.pipe(rewriter).pipe(upstream)
+  client.on('data', (chunk: Buffer) => {
+    let flowing = true
+    for (const part of rewriter.feed(chunk)) flowing = upstream.write(part) && flowing
+    if (!flowing) client.pause()
+  })
+  upstream.on('drain', () => client.resume())
+  client.on('end', () => upstream.end())
   upstream.pipe(client)
 }
