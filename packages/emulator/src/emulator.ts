@@ -19,8 +19,10 @@ import { createTokenMinter } from './entra/tokens.js'
 import { createTokenVerifier } from './entra/verifier.js'
 import { buildEnv, EmulatorError } from './env.js'
 import { createKnobs } from './knobs/index.js'
+import { logSafe } from './log-text.js'
 import { startPgFront } from './pg-front/index.js'
 import type { FrontEvent } from './pg-front/types.js'
+import { startPgBouncer } from './pgbouncer/index.js'
 import { createCertificateAuthority } from './pki/index.js'
 import type { Emulator, EmulatorDescription, StartEmulatorOptions } from './types.js'
 import { startUpstream, type UpstreamHandle } from './upstream/index.js'
@@ -28,13 +30,16 @@ import { startUpstream, type UpstreamHandle } from './upstream/index.js'
 const HOST = '127.0.0.1'
 const ADMIN_USER = 'emulator_admin'
 
-function describeFrontEvent(e: FrontEvent): string | undefined {
+/** One log line per event; what a client chose (role, reason quoting it) is escaped so it cannot forge lines. */
+export function describeFrontEvent(e: FrontEvent): string | undefined {
   if (e.type === 'rejected') {
-    const who = e.role === undefined ? '' : ` role=${e.role}`
+    const who = e.role === undefined ? '' : ` role=${logSafe(e.role)}`
     const token = e.tokenFingerprint ? ` token=${e.tokenFingerprint}` : ''
-    return `pg: rejected${who} ${e.code}: ${e.reason}${token}`
+    return `pg: rejected${who} ${e.code}: ${logSafe(e.reason)}${token}`
   }
-  if (e.type === 'accepted') return `pg: accepted role=${e.role} via ${e.method}${e.tokenId ? ` uti=${e.tokenId}` : ''}`
+  if (e.type === 'accepted') {
+    return `pg: accepted role=${logSafe(e.role)} via ${e.method}${e.tokenId ? ` uti=${logSafe(e.tokenId)}` : ''}`
+  }
   return undefined
 }
 
@@ -97,6 +102,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     log(`entra: ${authorityHost} (tenant ${tenantId}); managed identity: ${managedIdentity.imdsHost}`)
 
     const upstream = await upstreamStarting
+    await upstream.setTenant(tenantId)
     const issuers = { v1: v1Issuer(tenantId), v2: v2Issuer(authorityHost, tenantId) }
     const jwksUri = `${authorityHost}/${tenantId}/discovery/v2.0/keys`
     const clockSkewSeconds = options.clockSkewSeconds ?? 60
@@ -105,23 +111,37 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       ca: ca.caPem,
       tenantId,
       issuers: [issuers.v1, issuers.v2],
-      audiences: [OSSRDBMS_RESOURCE, `${OSSRDBMS_RESOURCE}/`],
+      audiences: [OSSRDBMS_RESOURCE],
       clockSkewSeconds,
     })
-    const front = await startPgFront({
+    const frontOptions = {
       host: HOST,
-      port: options.ports?.pg ?? 0,
       tls: serverCertificate,
       upstream,
       verifier,
       clockSkewSeconds,
-      onEvent(e) {
+      ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+      onEvent(e: FrontEvent) {
         counters.frontEvent(e)
         const line = describeFrontEvent(e)
         if (line) log(line)
       },
-    })
+    } as const
+    const front = await startPgFront({ ...frontOptions, port: options.ports?.pg ?? 0 })
     cleanups.push(() => front.close())
+    let bouncerFront: { host: string; port: number } | undefined
+    if (options.pgbouncer) {
+      const bouncer = await startPgBouncer(upstream, options.pgbouncer === true ? {} : options.pgbouncer)
+      cleanups.push(() => bouncer.stop())
+      const second = await startPgFront({
+        ...frontOptions,
+        port: options.ports?.pgbouncer ?? 0,
+        sessionSocket: { dir: bouncer.socketDir, port: bouncer.port },
+      })
+      cleanups.push(() => second.close())
+      bouncerFront = second
+      log(`pg: PgBouncer port ${second.host}:${second.port} (transaction pooling)`)
+    }
     const adminPassword = randomBytes(18).toString('base64url')
     await createLoginRole(upstream, ADMIN_USER, adminPassword, true)
     log(`pg: ${front.host}:${front.port} (upstream PostgreSQL on ${upstream.socketDir})`)
@@ -166,11 +186,12 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
         const role = spec.role ?? {}
         if (role !== false) {
           const roleName = role.name ?? principal.name
-          await upstream.adminQuery('select * from pgaadauth_create_principal_with_oid($1, $2, $3, $4, false)', [
+          await upstream.adminQuery('select * from pgaadauth_create_principal_with_oid($1, $2, $3, $4, $5)', [
             roleName,
             principal.objectId,
             PGAADAUTH_TYPE[principal.kind],
             role.admin ?? false,
+            role.mfa ?? false,
           ])
           principal.roleName = roleName
         }
@@ -213,6 +234,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
         imdsHost: managedIdentity.imdsHost,
       },
       pg,
+      ...(bouncerFront ? { pgbouncer: { host: bouncerFront.host, port: bouncerFront.port, database } } : {}),
       controlUrl: '',
     }
 
@@ -244,7 +266,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       async mintToken(claims, opts = {}) {
         const issued = await minter.mint(claims, {
           ...opts,
-          lifetimeSeconds: opts.lifetimeSeconds ?? knobs.get().tokenLifetimeSeconds,
+          lifetimeSeconds: opts.lifetimeSeconds ?? knobs.get().tokenLifetimeSeconds ?? 3599,
         })
         log(`entra: minted a custom token ${fingerprint(issued.token)}`)
         return issued.token

@@ -64,6 +64,8 @@ export function buildEnv(
     PGSSLROOTCERT: emulator.caPath,
     NODE_EXTRA_CA_CERTS: emulator.caPath,
     PG_ENTRA_EMULATOR_URL: emulator.controlUrl,
+    // the PgBouncer port, like Azure's 6432: same host, same token, transaction pooling
+    ...(emulator.pgbouncer ? { PG_ENTRA_EMULATOR_PGBOUNCER_PORT: String(emulator.pgbouncer.port) } : {}),
   }
   if (profile === 'managed-identity') {
     env.IDENTITY_ENDPOINT = emulator.managedIdentity.endpoint

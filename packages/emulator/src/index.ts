@@ -10,6 +10,7 @@ export type {
   FailureMode,
   Knobs,
   MintOptions,
+  PgBouncerOptions,
   PgEndpoint,
   Principal,
   PrincipalKind,

@@ -3,12 +3,14 @@ import type { Counters, RequestLogEntry } from './counters/index.js'
 import type { Principal, PrincipalSpec } from './directory/types.js'
 import type { MintOptions } from './entra/tokens.js'
 import type { FailNextOptions, Knobs } from './knobs/index.js'
+import type { PgBouncerOptions } from './pgbouncer/index.js'
 import type { StartUpstreamOptions } from './upstream/index.js'
 
 export type { Counters, RequestLogEntry } from './counters/index.js'
 export type { Principal, PrincipalKind, PrincipalSpec, RoleSpec } from './directory/types.js'
 export type { MintOptions } from './entra/tokens.js'
 export type { FailNextOptions, FailureMode, Knobs, PrincipalKnobs } from './knobs/index.js'
+export type { PgBouncerOptions } from './pgbouncer/index.js'
 
 export type Profile = 'managed-identity' | 'service-principal'
 
@@ -26,11 +28,18 @@ export interface StartEmulatorOptions {
   /** default 'postgres' */
   database?: string
   /** default: free ports */
-  ports?: { entra?: number; managedIdentity?: number; pg?: number; control?: number }
+  ports?: { entra?: number; managedIdentity?: number; pg?: number; pgbouncer?: number; control?: number }
   /** progress and the front's rejections with their reasons; never a secret */
   log?: (line: string) => void
   /** skew allowed on exp/nbf when the front checks tokens; default 60 */
   clockSkewSeconds?: number
+  /** client connections the front holds at once; one more is refused with 53300; default 200 */
+  maxConnections?: number
+  /**
+   * A second front, like Azure's port 6432: the same Entra check, then a real PgBouncer (Debian's `pgbouncer`) in
+   * transaction mode. Fails with PGBOUNCER_NOT_INSTALLED when the binary is missing.
+   */
+  pgbouncer?: boolean | PgBouncerOptions
 }
 
 export interface EmulatorKnobs {
@@ -73,6 +82,8 @@ export interface EmulatorDescription {
     imdsHost: string
   }
   pg: PgEndpoint
+  /** the PgBouncer port (host, port, database), when started with `pgbouncer` */
+  pgbouncer?: { host: string; port: number; database: string }
   controlUrl: string
 }
 

@@ -98,17 +98,32 @@ describe('connecting with a token', () => {
   })
 })
 
-describe('refused with 28P01', () => {
-  const cases: [string, () => Promise<{ role: string; token: string }>, RegExp][] = [
+const EXPIRED = { code: '28000', message: 'The access token has expired. Please acquire a new token and retry.' }
+const VALIDATION = {
+  code: '28000',
+  message: 'An error occurred while validating the access token. Please acquire a new token and retry',
+}
+const AUDIENCE = {
+  code: '28000',
+  message:
+    'The access token does not have a valid audience claim. Please acquire a new token for the resource "https://ossrdbms-aad.database.windows.net".',
+}
+const FORMAT = { code: '28000', message: 'The access token has invalid format' }
+const PASSWORD = (role: string) => ({ code: '28P01', message: `password authentication failed for user "${role}"` })
+
+describe("refused with Azure's texts", () => {
+  const cases: [string, () => Promise<{ role: string; token: string }>, RegExp, { code: string; message: string }][] = [
     [
       'expired',
       async () => ({ role: 'orders-api', token: await em.mintToken(appClaims(api), { lifetimeSeconds: -600 }) }),
       /expired/,
+      EXPIRED,
     ],
     [
       'not yet valid',
       async () => ({ role: 'orders-api', token: await em.mintToken(appClaims(api), { notBeforeSeconds: 600 }) }),
       /not-yet-valid/,
+      VALIDATION,
     ],
     [
       'wrong audience',
@@ -117,6 +132,7 @@ describe('refused with 28P01', () => {
         token: await em.mintToken(appClaims(api), { audience: 'https://management.azure.com' }),
       }),
       /audience/,
+      AUDIENCE,
     ],
     [
       'wrong issuer',
@@ -125,56 +141,67 @@ describe('refused with 28P01', () => {
         token: await em.mintToken(appClaims(api), { issuer: 'https://sts.example.invalid/' }),
       }),
       /issuer/,
+      VALIDATION,
     ],
     [
       'wrong tenant',
       async () => ({ role: 'orders-api', token: await em.mintToken(appClaims(api), { tenantId: randomUUID() }) }),
       /tenant/,
+      VALIDATION,
     ],
     [
       'unknown key id',
       async () => ({ role: 'orders-api', token: await em.mintToken(appClaims(api), { kid: 'no-such-key' }) }),
       /unknown-key/,
+      VALIDATION,
     ],
     [
       'bad signature',
       async () => ({ role: 'orders-api', token: await em.mintToken(appClaims(api), { key: 'foreign' }) }),
       /signature/,
+      VALIDATION,
     ],
     [
       'alg none',
       async () => ({ role: 'orders-api', token: await em.mintToken(appClaims(api), { alg: 'none' }) }),
-      /algorithm/,
+      /malformed|algorithm/,
+      FORMAT,
     ],
     [
       'HS256 signed with the public key',
       async () => ({ role: 'orders-api', token: await em.mintToken(appClaims(api), { alg: 'HS256-with-public-key' }) }),
-      /algorithm/,
+      /malformed|algorithm/,
+      FORMAT,
     ],
     [
       "principal A's token for role B",
       async () => ({ role: 'billing-api', token: await em.token('orders-api') }),
       /does not match/,
+      PASSWORD('billing-api'),
     ],
     [
       "a user token for a service principal's role",
       async () => ({ role: 'orders-api', token: await em.token('bob@contoso.example') }),
       /user/,
+      {
+        code: '28000',
+        message: 'Service Principals cannot generate AAD_AUTH_TOKENTYPE_APP_USER tokens for role[orders-api]',
+      },
     ],
     [
       'a token of a user without a role for a group it is not in',
       async () => ({ role: 'analysts', token: await em.token('carol@contoso.example') }),
       /not a member/,
+      PASSWORD('analysts'),
     ],
-    ['garbage', async () => ({ role: 'orders-api', token: 'garbage.not.a-token' }), /malformed/],
+    ['garbage', async () => ({ role: 'orders-api', token: 'garbage.not.a-token' }), /malformed/, FORMAT],
   ]
-  for (const [name, make, reason] of cases) {
+  for (const [name, make, reason, expected] of cases) {
     it(name, async () => {
       const { role, token } = await make()
       const before = (await em.counters()).pg.byRole[role]?.rejected ?? 0
       const error = await refusal(role, token)
-      expect(error.code).toBe('28P01')
-      expect(error.message).toBe(`password authentication failed for user "${role}"`)
+      expect({ code: error.code, message: error.message }).toEqual(expected)
       const after = (await em.counters()).pg.byRole[role]!
       expect(after.rejected).toBe(before + 1)
       expect(after.reasons.at(-1)).toMatch(reason)

@@ -134,6 +134,18 @@ describe('client credentials', () => {
     expect(raw.json()).toMatchObject({ error: 'invalid_client', error_codes: [7000215] })
   })
 
+  it('client_secret_basic works, and malformed %-encoding in it is a 401 invalid_client, not a 500', async () => {
+    const basic = (user: string, pass: string) => ({
+      authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`,
+    })
+    const form = { grant_type: 'client_credentials', scope: em.scope }
+    const good = await httpsCall(em, 'POST', `/${em.tenantId}/oauth2/v2.0/token`, form, basic(sp.appId!, sp.secret!))
+    expect(good.status).toBe(200)
+    const bad = await httpsCall(em, 'POST', `/${em.tenantId}/oauth2/v2.0/token`, form, basic(sp.appId!, '%E0%A4%A'))
+    expect(bad.status).toBe(401)
+    expect(bad.json()).toMatchObject({ error: 'invalid_client', error_codes: [7000215] })
+  })
+
   it('an unknown app fails with AADSTS700016', async () => {
     const unknown = '3f1c2b9e-0000-4000-8000-000000000001'
     const credential = new ClientSecretCredential(em.tenantId, unknown, 'whatever', credentialOptions(em))

@@ -37,6 +37,7 @@ export function httpsCall(
   method: 'GET' | 'POST',
   path: string,
   form?: Record<string, string>,
+  headers: Record<string, string> = {},
 ): Promise<RawResponse> {
   const body = form ? new URLSearchParams(form).toString() : undefined
   return new Promise((resolve, reject) => {
@@ -46,7 +47,7 @@ export function httpsCall(
         method,
         ca: em.ca,
         agent: false,
-        headers: body ? { 'content-type': 'application/x-www-form-urlencoded' } : {},
+        headers: { ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...headers },
       },
       (res) => {
         const chunks: Buffer[] = []

@@ -82,8 +82,11 @@ describe('tokens for mapped roles', () => {
     const err = await connectError(
       f.connect(alice.upn, await f.mint(appClaims({ oid: alice.oid, appid: randomUUID() }))),
     )
-    expect(err.code).toBe('28P01')
-    expect(f.lastEvent(alice.upn)).toMatchObject({ reason: expect.stringContaining("is not a user's") })
+    expect(err).toMatchObject({
+      code: '28000',
+      message: `Azure AD user token for role[${alice.upn}] is neither an AAD_AUTH_TOKENTYPE_APP_USER or an AAD_AUTH_TOKENTYPE_APP_OBO token.`,
+    })
+    expect(f.lastEvent(alice.upn)).toMatchObject({ reason: expect.stringContaining("is an app's") })
   })
 
   it('connects a service principal by oid', async () => {
@@ -120,34 +123,42 @@ describe('tokens for mapped roles', () => {
     const bob = { upn: 'bob@contoso.example', oid: randomUUID() }
     const err = await connectError(f.connect(alice.upn, await f.mint(userClaims(bob))))
     expect(err.code).toBe('28P01')
-    expect(f.lastEvent(alice.upn)).toMatchObject({ reason: expect.stringContaining('does not match role') })
+    expect(f.lastEvent(alice.upn)).toMatchObject({
+      reason: expect.stringContaining(`is not role "${alice.upn}"'s user`),
+    })
   })
 
   it("refuses a user token for a service principal's role, even with the service principal's oid", async () => {
     const token = await f.mint(userClaims({ upn: 'mallory@contoso.example', oid: app.oid }))
     const err = await connectError(f.connect(app.name, token))
-    expect(err.code).toBe('28P01')
+    expect(err).toMatchObject({
+      code: '28000',
+      message: `Service Principals cannot generate AAD_AUTH_TOKENTYPE_APP_USER tokens for role[${app.name}]`,
+    })
     expect(f.lastEvent(app.name)).toMatchObject({ reason: expect.stringContaining("the token is a user's") })
   })
 
-  it('refuses garbage with 28P01, the reason only in the event, never the token', async () => {
+  it("refuses garbage with Azure's invalid-format text, the reason only in the event, never the token", async () => {
     const garbage = `not-a-jwt-${randomUUID()}`
     const err = await connectError(f.connect(app.name, garbage))
-    expect(err).toMatchObject({ code: '28P01', message: `password authentication failed for user "${app.name}"` })
+    expect(err).toMatchObject({ code: '28000', message: 'The access token has invalid format' })
     const event = f.lastEvent(app.name)
     expect(event).toMatchObject({ type: 'rejected', reason: expect.stringContaining('token rejected (malformed)') })
     expect(JSON.stringify(f.events)).not.toContain(garbage)
   })
 
-  it('refuses an expired token (verifier) with 28P01', async () => {
+  it("refuses an expired token (verifier) with Azure's expired text", async () => {
     const token = await f.mint(appClaims(app), { lifetimeSeconds: -120 })
-    expect((await connectError(f.connect(app.name, token))).code).toBe('28P01')
+    expect(await connectError(f.connect(app.name, token))).toMatchObject({
+      code: '28000',
+      message: 'The access token has expired. Please acquire a new token and retry.',
+    })
     expect(f.lastEvent(app.name)).toMatchObject({ reason: expect.stringContaining('(expired)') })
   })
 
   it("refuses a token when the mapped role's password would match: mapped roles take tokens only", async () => {
     await f.upstream.adminQuery(`alter role "${app.name}" password 'not-a-token'`)
-    expect((await connectError(f.connect(app.name, 'not-a-token'))).code).toBe('28P01')
+    expect((await connectError(f.connect(app.name, 'not-a-token'))).code).toBe('28000')
   })
 })
 
@@ -168,7 +179,7 @@ describe('secrets', () => {
     try {
       const token = await f.mint(appClaims(app))
       const err = await connectError(f.connect(app.name, token, { port: leaky.port }))
-      expect(err.code).toBe('28P01')
+      expect(err.code).toBe('28000')
       expect(events.at(-1)).toMatchObject({ type: 'rejected', reason: expect.stringContaining('cannot parse sha256:') })
       expect(JSON.stringify(events)).not.toContain(token)
     } finally {
@@ -186,10 +197,12 @@ describe('upstream refusals', () => {
 })
 
 describe('TLS', () => {
-  it('refuses a plain connection with FATAL 28000', async () => {
+  it("refuses a plain connection with FATAL 28000 and Flexible Server's pg_hba text", async () => {
     const err = await connectError(f.connect(app.name, await f.mint(appClaims(app)), { ssl: false }))
     expect(err.code).toBe('28000')
-    expect(err.message).toMatch(/SSL connection is required/)
+    expect(err.message).toBe(
+      `no pg_hba.conf entry for host "127.0.0.1", user "${app.name}", database "postgres", no encryption`,
+    )
   })
 
   it('psql with sslmode=verify-full connects with a token in PGPASSWORD', async () => {
@@ -221,7 +234,11 @@ describe('TLS', () => {
         PGSSLMODE: 'disable',
       },
     })
-    await expect(attempt).rejects.toMatchObject({ stderr: expect.stringMatching(/SSL connection is required/) })
+    await expect(attempt).rejects.toMatchObject({
+      stderr: expect.stringMatching(
+        /no pg_hba.conf entry for host "127.0.0.1", user ".*", database "postgres", no encryption/,
+      ),
+    })
   })
 })
 

@@ -24,6 +24,8 @@ export interface FrontFixture {
   /** the front's certificate, for tests that start another front */
   serverTls: { key: string; cert: string }
   events: FrontEvent[]
+  /** the verifier the front uses, for tests that start another front */
+  verifier: TokenVerifier
   mint(claims: Record<string, unknown>, opts?: { lifetimeSeconds?: number }): Promise<string>
   connect(user: string, password: string, extra?: Partial<pg.ClientConfig>): Promise<pg.Client>
   lastEvent(role: string): FrontEvent | undefined
@@ -105,6 +107,7 @@ export async function startFrontFixture(): Promise<FrontFixture> {
     caPath,
     serverTls: serverCert,
     events,
+    verifier,
     mint,
     async connect(user, password, extra = {}) {
       const client = new pg.Client({

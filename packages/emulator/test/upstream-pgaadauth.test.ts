@@ -49,7 +49,7 @@ describe('pgaadauth functions', () => {
       oid,
     ])
     expect(rows[0].r).toBe('Created role for "svc-a"')
-    expect(await upstream.lookupMapping('svc-a')).toEqual({ oid, type: 'service' })
+    expect(await upstream.lookupMapping('svc-a')).toEqual({ oid, type: 'service', isMfa: false })
     const role = (await q(`select rolcanlogin, rolcreaterole from pg_roles where rolname = 'svc-a'`)).rows[0]
     expect(role).toEqual({ rolcanlogin: true, rolcreaterole: false })
   })
@@ -87,9 +87,9 @@ describe('pgaadauth functions', () => {
     await q(`select pgaadauth_create_principal('carol@contoso.example', false, false)`)
     await q(`select pgaadauth_create_principal('orders-api', false, true)`)
     await q(`select pgaadauth_create_principal('analysts', false, false)`)
-    expect(await upstream.lookupMapping('carol@contoso.example')).toEqual({ oid: user.oid, type: 'user' })
-    expect(await upstream.lookupMapping('orders-api')).toEqual({ oid: mi.oid, type: 'service' })
-    expect(await upstream.lookupMapping('analysts')).toEqual({ oid: group.oid, type: 'group' })
+    expect(await upstream.lookupMapping('carol@contoso.example')).toEqual({ oid: user.oid, type: 'user', isMfa: false })
+    expect(await upstream.lookupMapping('orders-api')).toEqual({ oid: mi.oid, type: 'service', isMfa: true })
+    expect(await upstream.lookupMapping('analysts')).toEqual({ oid: group.oid, type: 'group', isMfa: false })
   })
 
   it('syncDirectory upserts by object id', async () => {
@@ -104,7 +104,9 @@ describe('pgaadauth functions', () => {
   it('pgaadauth_create_principal refuses an unknown name', async () => {
     const err = await errorOf(q(`select pgaadauth_create_principal('nobody@contoso.example', false, false)`))
     expect(err.code).toBe('42704')
-    expect(err.message).toBe('Could not find a principal named "nobody@contoso.example" in Microsoft Entra ID')
+    expect(err.message).toBe(
+      'Could not validate AAD user nobody@contoso.example because its name is not found in the tenant.',
+    )
     expect((await q(`select 1 from pg_roles where rolname = 'nobody@contoso.example'`)).rows).toEqual([])
   })
 
@@ -128,7 +130,7 @@ describe('pgaadauth functions', () => {
     await q(`drop role "short-lived"`)
     expect(await upstream.lookupMapping('short-lived')).toBeUndefined()
     await q(`select pgaadauth_create_principal_with_oid('short-lived', $1, 'group', false, false)`, [oid])
-    expect(await upstream.lookupMapping('short-lived')).toEqual({ oid, type: 'group' })
+    expect(await upstream.lookupMapping('short-lived')).toEqual({ oid, type: 'group', isMfa: false })
   })
 
   it('an azure_pg_admin member may call the functions; an ordinary role may not', async () => {
@@ -149,7 +151,7 @@ describe('pgaadauth functions', () => {
       'adm1n',
       `select pgaadauth_create_principal_with_oid('by-admin', '${oid}', 'service', false, false)`,
     )
-    expect(await upstream.lookupMapping('by-admin')).toEqual({ oid, type: 'service' })
+    expect(await upstream.lookupMapping('by-admin')).toEqual({ oid, type: 'service', isMfa: false })
     const err = await errorOf(
       as('pwplain', 'pl4in', `select pgaadauth_create_principal_with_oid('by-plain', 'z', 'service', false, false)`),
     )
@@ -180,7 +182,7 @@ describe('data directory', () => {
       await first.adminQuery(`select pgaadauth_create_principal_with_oid('kept', $1, 'service', false, false)`, [oid])
       await first.stop()
       const second = await startUpstream({ kind: 'embedded', dataDir })
-      expect(await second.lookupMapping('kept')).toEqual({ oid, type: 'service' })
+      expect(await second.lookupMapping('kept')).toEqual({ oid, type: 'service', isMfa: false })
       await second.stop()
       expect(statSync(join(dataDir, 'PG_VERSION')).isFile()).toBe(true)
     } finally {

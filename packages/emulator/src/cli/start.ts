@@ -15,7 +15,10 @@ Options:
                          service-principal: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST
   --principal NAME       name of the profile's principal and its database role (PGUSER); default demo-app
                          (managed identity) or demo-sp (service principal)
-  --token-lifetime S     lifetime of issued tokens in seconds (default 3599)
+  --token-lifetime S     lifetime of issued tokens in seconds (default: Azure's, 24 h for managed identities
+                         with refresh_in at half, 3599 s for service principals and users)
+  --pgbouncer            also a PgBouncer port, like Azure's 6432: the same Entra check, then Debian's pgbouncer
+                         in transaction mode (PG_ENTRA_EMULATOR_PGBOUNCER_PORT); needs the pgbouncer package
   --json                 print one JSON object of variable names to values instead of export lines
   -h, --help             this help
 
@@ -76,6 +79,7 @@ export async function runStart(
       profile: { type: 'string' },
       principal: { type: 'string' },
       'token-lifetime': { type: 'string' },
+      pgbouncer: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -102,6 +106,7 @@ export async function runStart(
   const emulator = await startEmulator({
     principals,
     ...(tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds }),
+    ...(values.pgbouncer ? { pgbouncer: true } : {}),
     log: (line) => io.stderr.write(`pg-entra-emulator: ${line}\n`),
   })
   let stopping: Promise<void> | undefined

@@ -54,6 +54,7 @@ export function describeForWire(emulator: Emulator): WireDescription {
     workDir: emulator.workDir,
     managedIdentity: emulator.managedIdentity,
     pg: { ...emulator.pg, adminPassword: emulator.pg.adminPassword },
+    ...(emulator.pgbouncer ? { pgbouncer: emulator.pgbouncer } : {}),
     controlUrl: emulator.controlUrl,
     principals: emulator.principals.map(principalToWire),
     knobs: emulator.knobs.get(),

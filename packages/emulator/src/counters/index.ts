@@ -68,6 +68,8 @@ export interface RequestLogEntry {
 const SECRET_PARAMS = new Set(['client_secret', 'client_assertion', 'assertion', 'password', 'refresh_token', 'code'])
 const MAX_LOG = 5000
 const MAX_PER_PRINCIPAL = 1000
+/** distinct role names kept in pg.byRole; the least recently seen is dropped first */
+export const MAX_ROLES_COUNTED = 1000
 
 export function fingerprint(secret: string): string {
   return `sha256:${createHash('sha256').update(secret).digest('hex').slice(0, 12)}`
@@ -116,12 +118,17 @@ export function createCounters(): CountersState {
     counters.tokenRequests.byPrincipal[name] ??= { requests: 0, issued: [], failures: 0, failuresInjected: 0 }
     return counters.tokenRequests.byPrincipal[name]
   }
+  // a Map keeps insertion order: re-inserting on use makes it an LRU, so clients inventing role names cannot grow it
+  const roles = new Map<string, PgRoleCounters>()
   const role = (name: string) => {
-    counters.pg.byRole[name] ??= { accepted: 0, rejected: 0, tokenIds: [], reasons: [] }
-    return counters.pg.byRole[name]
+    const found = roles.get(name) ?? { accepted: 0, rejected: 0, tokenIds: [], reasons: [] }
+    roles.delete(name)
+    roles.set(name, found)
+    if (roles.size > MAX_ROLES_COUNTED) roles.delete(roles.keys().next().value as string)
+    return found
   }
   return {
-    snapshot: () => structuredClone(counters),
+    snapshot: () => structuredClone({ ...counters, pg: { ...counters.pg, byRole: Object.fromEntries(roles) } }),
     log: () => structuredClone(entries),
     record: (entry) => capped(entries, entry, MAX_LOG),
     tokenRequest(name) {

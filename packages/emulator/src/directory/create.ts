@@ -90,6 +90,7 @@ export async function createPrincipal(
         objectId: spec.oid ?? randomUUID(),
         ...base,
         ...(spec.groups ? { groups: spec.groups } : {}),
+        ...(spec.mfa ? { mfa: true } : {}),
       }
       return { principal, credentials: {} }
     }

@@ -13,10 +13,25 @@ export const PGAADAUTH_TYPE: Readonly<Record<PrincipalKind, PgaadauthType>> = {
 }
 
 /** false: create no database role. Otherwise the role is created via pgaadauth_create_principal_with_oid. */
-export type RoleSpec = false | { name?: string; admin?: boolean }
+export type RoleSpec =
+  | false
+  | {
+      name?: string
+      admin?: boolean
+      /** isMfa: the role refuses user tokens without `mfa` in `amr` */
+      mfa?: boolean
+    }
 
 export type PrincipalSpec =
-  | { kind: 'user'; upn: string; oid?: string; groups?: string[]; role?: RoleSpec }
+  | {
+      kind: 'user'
+      upn: string
+      oid?: string
+      groups?: string[]
+      /** the user signs in with MFA: `amr` carries `mfa` (what a role created with isMfa = true requires) */
+      mfa?: boolean
+      role?: RoleSpec
+    }
   | {
       kind: 'servicePrincipal'
       name: string
@@ -55,6 +70,8 @@ export interface Principal {
   assignment?: 'system' | 'user'
   /** users */
   upn?: string
+  /** users who sign in with multi-factor authentication */
+  mfa?: boolean
   /** service principals; a secret, never logged */
   secret?: string
   /** service principals with certificate: PEM holding the private key and the certificate */

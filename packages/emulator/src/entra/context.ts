@@ -21,6 +21,12 @@ export interface EntraContext {
   hung: Set<ServerResponse>
 }
 
+/** Azure's lifetimes when no knob sets one: managed identity tokens 24 h (refresh_in at half), others an hour. */
+export function defaultLifetime(kind: Principal['kind']): { lifetimeSeconds: number; refreshInSeconds?: number } {
+  if (kind === 'managedIdentity') return { lifetimeSeconds: 86_399, refreshInSeconds: 43_199 }
+  return { lifetimeSeconds: 3599 }
+}
+
 export async function issueAndRecord(
   ctx: EntraContext,
   principal: Principal,
@@ -29,14 +35,24 @@ export async function issueAndRecord(
     wrongAudience?: boolean
     lifetimeSeconds?: number
     appidacr?: '0' | '1' | '2'
+    /** the resource as the client asked for it (a trailing slash kept, as Entra does) */
+    audience?: string
   },
 ): Promise<IssuedToken & { refreshInSeconds?: number; lifetimeSeconds: number }> {
   const effective = ctx.knobs.effective(principal.name)
-  const lifetimeSeconds = opts.lifetimeSeconds ?? effective.tokenLifetimeSeconds
+  const fallback = defaultLifetime(principal.kind)
+  const lifetimeSeconds = opts.lifetimeSeconds ?? effective.tokenLifetimeSeconds ?? fallback.lifetimeSeconds
+  const refreshInSeconds =
+    effective.refreshInSeconds ??
+    (opts.lifetimeSeconds === undefined && effective.tokenLifetimeSeconds === undefined
+      ? fallback.refreshInSeconds
+      : undefined)
+  const audience = opts.wrongAudience ? WRONG_AUDIENCE : opts.audience
   const issued = await ctx.minter.issue(principal, {
     lifetimeSeconds,
-    ...(opts.wrongAudience ? { audience: WRONG_AUDIENCE } : {}),
+    ...(audience ? { audience } : {}),
     ...(opts.appidacr ? { appidacr: opts.appidacr } : {}),
+    ...(effective.userTokenLength ? { minLength: effective.userTokenLength } : {}),
   })
   ctx.counters.tokenIssued(principal.name, {
     tokenId: issued.tokenId,
@@ -48,6 +64,6 @@ export async function issueAndRecord(
   return {
     ...issued,
     lifetimeSeconds,
-    ...(effective.refreshInSeconds === undefined ? {} : { refreshInSeconds: effective.refreshInSeconds }),
+    ...(refreshInSeconds === undefined ? {} : { refreshInSeconds }),
   }
 }

@@ -1,5 +1,7 @@
 // Managed-identity endpoints on loopback http, in the App Service shape (IDENTITY_ENDPOINT + IDENTITY_HEADER,
-// api-version 2019-08-01) and the IMDS shape (AZURE_POD_IDENTITY_AUTHORITY_HOST, Metadata: true).
+// api-version 2019-08-01) and the IMDS shape (AZURE_POD_IDENTITY_AUTHORITY_HOST, Metadata: true). Each shape has its
+// own listener and requires what Azure's does: the IMDS path is not served on the App Service port, so nothing there
+// issues a token without X-IDENTITY-HEADER.
 import { randomUUID, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer } from 'node:http'
@@ -37,7 +39,7 @@ export async function startManagedIdentityServer(
   ctx: EntraContext,
   opts: { host: string; port?: number; header: string },
 ): Promise<ManagedIdentityServer> {
-  async function handle(req: IncomingMessage, res: ServerResponse) {
+  async function handle(req: IncomingMessage, res: ServerResponse, listener: 'app-service' | 'imds') {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1')
     const entry: RequestLogEntry = {
       time: new Date().toISOString(),
@@ -49,7 +51,12 @@ export async function startManagedIdentityServer(
     }
     ctx.counters.record(entry)
     const path = url.pathname.replace(/\/$/, '')
-    const shape = path === APP_SERVICE_PATH ? 'app-service' : path === IMDS_PATH ? 'imds' : undefined
+    const shape =
+      listener === 'app-service' && path === APP_SERVICE_PATH
+        ? 'app-service'
+        : listener === 'imds' && path === IMDS_PATH
+          ? 'imds'
+          : undefined
     const q = url.searchParams
     const error = (status: number, code: string, message: string) => {
       entry.status = status
@@ -67,6 +74,11 @@ export async function startManagedIdentityServer(
     }
     if (shape === 'imds' && req.headers.metadata !== 'true') {
       return error(400, 'invalid_request', 'Required metadata header not specified')
+    }
+    if (!q.get('api-version')) {
+      return shape === 'app-service'
+        ? error(400, 'invalid_request', 'The api-version parameter is missing.')
+        : error(400, 'invalid_request', 'Required query variable: api-version is missing')
     }
     const clientId = q.get('client_id') ?? undefined
     const objectId = q.get('object_id') ?? q.get('principal_id') ?? undefined
@@ -106,6 +118,7 @@ export async function startManagedIdentityServer(
     const issued = await issueAndRecord(ctx, principal, {
       via: 'managed-identity',
       wrongAudience: faults.wrongAudience,
+      ...(resource === undefined ? {} : { audience: resource }),
     })
     entry.status = 200
     entry.tokenId = issued.tokenId
@@ -135,16 +148,24 @@ export async function startManagedIdentityServer(
     })
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch(() => sendJson(res, 500, { error: 'server_error', error_description: 'pg-entra-emulator' }))
-  })
-  const port = await listen(server, opts.port ?? 0, opts.host)
-  const base = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`
+  const serve = (listener: 'app-service' | 'imds') =>
+    createServer((req, res) => {
+      handle(req, res, listener).catch(() =>
+        sendJson(res, 500, { error: 'server_error', error_description: 'pg-entra-emulator' }),
+      )
+    })
+  const appService = serve('app-service')
+  const imds = serve('imds')
+  const port = await listen(appService, opts.port ?? 0, opts.host)
+  const imdsPort = await listen(imds, 0, opts.host)
+  const base = (p: number) => `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${p}`
   return {
-    endpoint: `${base}${APP_SERVICE_PATH}`,
+    endpoint: `${base(port)}${APP_SERVICE_PATH}`,
     header: opts.header,
-    imdsHost: base,
+    imdsHost: base(imdsPort),
     port,
-    close: () => closeServer(server),
+    close: async () => {
+      await Promise.all([closeServer(appService), closeServer(imds)])
+    },
   }
 }

@@ -28,6 +28,22 @@ function secretsEqual(given: string, expected: string | undefined): boolean {
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
+/** client_secret_basic (RFC 6749 2.3.1: both parts form-urlencoded); 'malformed' when they cannot be decoded. */
+function basicCredentials(header: string | undefined): { clientId: string; secret: string } | 'malformed' | undefined {
+  const basic = /^Basic\s+(.+)$/i.exec(header ?? '')
+  if (!basic?.[1]) return undefined
+  const decoded = Buffer.from(basic[1], 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon <= 0) return 'malformed'
+  try {
+    const clientId = decodeURIComponent(decoded.slice(0, colon))
+    const secret = decodeURIComponent(decoded.slice(colon + 1))
+    return { clientId, secret }
+  } catch {
+    return 'malformed'
+  }
+}
+
 function openidConfiguration(base: string, issuer: string, version: 'v1' | 'v2') {
   const oauth = version === 'v2' ? `${base}/oauth2/v2.0` : `${base}/oauth2`
   return {
@@ -61,17 +77,19 @@ export async function startEntraServer(
 ): Promise<EntraServer> {
   let authorityHost = ''
 
-  async function tokenEndpoint(req: IncomingMessage, res: ServerResponse, tenant: string, entry: RequestLogEntry) {
+  async function tokenEndpoint(
+    req: IncomingMessage,
+    res: ServerResponse,
+    tenant: string,
+    entry: RequestLogEntry,
+    version: 'v1' | 'v2',
+  ) {
     const body = await readBody(req)
     const params = new URLSearchParams(body)
-    const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '')
-    if (basic?.[1]) {
-      const decoded = Buffer.from(basic[1], 'base64').toString('utf8')
-      const colon = decoded.indexOf(':')
-      if (colon > 0) {
-        if (!params.has('client_id')) params.set('client_id', decodeURIComponent(decoded.slice(0, colon)))
-        params.set('client_secret', decodeURIComponent(decoded.slice(colon + 1)))
-      }
+    const basic = basicCredentials(req.headers.authorization)
+    if (basic && basic !== 'malformed') {
+      if (!params.has('client_id')) params.set('client_id', basic.clientId)
+      params.set('client_secret', basic.secret)
     }
     entry.params = { ...entry.params, ...redactParams(params) }
     const fail = (status: number, error: string, code: number, description: string) => {
@@ -79,6 +97,15 @@ export async function startEntraServer(
       entry.error = `AADSTS${code}`
       ctx.counters.tokenFailure(entry.principal, false)
       sendJson(res, status, aadstsBody(error, code, description))
+    }
+    if (basic === 'malformed') {
+      ctx.counters.tokenRequest(undefined)
+      return fail(
+        401,
+        'invalid_client',
+        7000215,
+        'Invalid client secret provided. The Authorization header (client_secret_basic) could not be decoded.',
+      )
     }
     const clientId = params.get('client_id') ?? ''
     const principal: Principal | undefined = ctx.directory.application(clientId)
@@ -155,7 +182,11 @@ export async function startEntraServer(
         "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
       )
     }
-    const resource = resourceFromScope(params.get('scope'))
+    // v1 takes `resource` (the audience, exactly as given); v2 takes `scope` (`<resource>/.default`)
+    const resource = version === 'v1' ? (params.get('resource') ?? undefined) : resourceFromScope(params.get('scope'))
+    if (version === 'v1' && resource === undefined) {
+      return fail(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'resource'.")
+    }
     if (!isKnownResource(resource)) {
       return fail(
         400,
@@ -168,10 +199,24 @@ export async function startEntraServer(
       via: 'token-endpoint',
       wrongAudience: faults.wrongAudience,
       appidacr,
+      ...(resource === undefined ? {} : { audience: resource }),
     })
     entry.status = 200
     entry.tokenId = issued.tokenId
     entry.tokenFingerprint = fingerprint(issued.token)
+    if (version === 'v1') {
+      // Entra's v1 endpoint answers with numbers as strings, and names the resource
+      return sendJson(res, 200, {
+        token_type: 'Bearer',
+        expires_in: String(issued.lifetimeSeconds),
+        ext_expires_in: String(issued.lifetimeSeconds),
+        expires_on: String(issued.expiresAt),
+        not_before: String(issued.issuedAt),
+        resource,
+        ...(issued.refreshInSeconds === undefined ? {} : { refresh_in: String(issued.refreshInSeconds) }),
+        access_token: issued.token,
+      })
+    }
     sendJson(res, 200, {
       token_type: 'Bearer',
       expires_in: issued.lifetimeSeconds,
@@ -220,7 +265,7 @@ export async function startEntraServer(
       return sendJson(res, 200, jwks(ctx.keys))
     }
     if (req.method === 'POST' && (rest === 'oauth2/v2.0/token' || rest === 'oauth2/token')) {
-      return tokenEndpoint(req, res, tenant, entry)
+      return tokenEndpoint(req, res, tenant, entry, rest === 'oauth2/token' ? 'v1' : 'v2')
     }
     entry.status = 404
     sendJson(res, 404, {

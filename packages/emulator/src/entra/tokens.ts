@@ -1,5 +1,5 @@
 // Access tokens shaped like the v1 tokens Entra issues for Azure Database for PostgreSQL.
-import { createHash, createHmac, randomBytes } from 'node:crypto'
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
 import type { Directory } from '../directory/index.js'
 import type { Principal } from '../directory/types.js'
@@ -30,7 +30,13 @@ export interface TokenMinter {
   /** a token as Entra would issue it to this principal */
   issue(
     principal: Principal,
-    opts: { lifetimeSeconds: number; audience?: string; appidacr?: '0' | '1' | '2' },
+    opts: {
+      lifetimeSeconds: number
+      audience?: string
+      appidacr?: '0' | '1' | '2'
+      /** users: pad the groups claim until the token is at least this long */
+      minLength?: number
+    },
   ): Promise<IssuedToken>
   /** any claims, any defects: for negative tests */
   mint(claims: Record<string, unknown>, opts: MintOptions & { lifetimeSeconds: number }): Promise<IssuedToken>
@@ -69,7 +75,7 @@ export function createTokenMinter(deps: {
       return {
         ...common,
         acr: '1',
-        amr: ['pwd'],
+        amr: principal.mfa ? ['pwd', 'mfa'] : ['pwd'],
         appid: AZURE_CLI_APP_ID,
         appidacr: '0',
         idtyp: 'user',
@@ -131,12 +137,17 @@ export function createTokenMinter(deps: {
   }
 
   return {
-    issue(principal, opts) {
+    async issue(principal, opts) {
       const appidacr = opts.appidacr ?? (principal.kind === 'servicePrincipal' ? '1' : '2')
-      return sign(principalClaims(principal, appidacr), {
-        lifetimeSeconds: opts.lifetimeSeconds,
-        ...(opts.audience ? { audience: opts.audience } : {}),
-      })
+      const claims = principalClaims(principal, appidacr)
+      const signOpts = { lifetimeSeconds: opts.lifetimeSeconds, ...(opts.audience ? { audience: opts.audience } : {}) }
+      const issued = await sign(claims, signOpts)
+      const short = (opts.minLength ?? 0) - issued.token.length
+      if (principal.kind !== 'user' || short <= 0) return issued
+      // each object id adds `"<36>",` (39 bytes) to the payload: 52 base64url characters
+      const padding = Array.from({ length: Math.ceil(short / 52) }, () => randomUUID())
+      const groups = [...((claims.groups as string[] | undefined) ?? []), ...padding]
+      return sign({ ...claims, groups }, signOpts)
     },
     mint: sign,
   }

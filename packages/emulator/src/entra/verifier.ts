@@ -12,7 +12,7 @@ export interface TokenVerifierOptions {
   tenantId: string
   /** accepted issuers, e.g. the v1 and v2 forms */
   issuers: string[]
-  /** accepted audiences */
+  /** accepted audiences, compared exactly (Azure refuses `https://ossrdbms-aad.database.windows.net/`) */
   audiences: string[]
   clockSkewSeconds?: number
 }
@@ -49,6 +49,7 @@ function mapJoseError(e: unknown): never {
       if (err.claim === 'nbf') return reject('not-yet-valid', 'token not yet valid (nbf is in the future)')
       if (err.claim === 'aud') return reject('audience', `unexpected audience: ${err.message ?? ''}`)
       if (err.claim === 'iss') return reject('issuer', `unexpected issuer: ${err.message ?? ''}`)
+      if (err.claim === 'oid') return reject('oid', 'token has no oid claim')
       return reject('claims', `claim ${err.claim ?? '?'} invalid: ${err.message ?? ''}`)
     case 'ERR_JOSE_ALG_NOT_ALLOWED':
       return reject('algorithm', 'only RS256 is accepted')
@@ -70,6 +71,8 @@ function mapJoseError(e: unknown): never {
       return reject('malformed', `token refused (${err.code})`)
   }
 }
+
+const OBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const keySet = createRemoteJWKSet(new URL(options.jwksUri), {
@@ -104,7 +107,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         reject('issuer', `unexpected issuer ${String(claims.iss)}`)
       }
       const oid = claims.oid
-      if (typeof oid !== 'string' || oid === '') reject('claims', 'token has no oid')
+      if (typeof oid !== 'string' || !OBJECT_ID.test(oid)) reject('oid', 'token has no valid oid claim')
       const upn = [claims.upn, claims.unique_name, claims.preferred_username].find(
         (v): v is string => typeof v === 'string' && v !== '',
       )

@@ -6,10 +6,15 @@ export interface PrincipalKnobs {
   tokenLifetimeSeconds?: number
   refreshInSeconds?: number
   latencyMs?: number
+  /** user tokens at least this long (characters), padded with group object ids as tokens with many groups are */
+  userTokenLength?: number
 }
 
 export interface Knobs {
-  tokenLifetimeSeconds: number
+  /** unset: Azure's per-kind lifetimes (managed identity 24 h with refresh_in at half, others 3599 s) */
+  tokenLifetimeSeconds?: number
+  /** user tokens at least this long (characters); real ones with many groups reach about 7,000 */
+  userTokenLength?: number
   /** when set, token responses carry refresh_in */
   refreshInSeconds?: number
   latencyMs: number
@@ -37,7 +42,9 @@ export interface PendingFailure {
 }
 
 export interface EffectiveKnobs {
-  tokenLifetimeSeconds: number
+  /** unset: the principal kind's default */
+  tokenLifetimeSeconds?: number
+  userTokenLength?: number
   refreshInSeconds?: number
   latencyMs: number
 }
@@ -77,11 +84,17 @@ function checkPrincipalKnobs(prefix: string, k: PrincipalKnobs): void {
   checkSeconds(`${prefix}tokenLifetimeSeconds`, k.tokenLifetimeSeconds)
   checkSeconds(`${prefix}refreshInSeconds`, k.refreshInSeconds)
   checkSeconds(`${prefix}latencyMs`, k.latencyMs, { allowZero: true })
+  checkSeconds(`${prefix}userTokenLength`, k.userTokenLength, { allowZero: true })
+  if (k.userTokenLength !== undefined && k.userTokenLength > MAX_USER_TOKEN_LENGTH) {
+    throw new KnobsError(`${prefix}userTokenLength must be at most ${MAX_USER_TOKEN_LENGTH}, got ${k.userTokenLength}`)
+  }
 }
+
+const MAX_USER_TOKEN_LENGTH = 32_000
 
 export function createKnobs(initial: { tokenLifetimeSeconds?: number; refreshInSeconds?: number } = {}): KnobsState {
   const start: Knobs = {
-    tokenLifetimeSeconds: initial.tokenLifetimeSeconds ?? 3599,
+    ...(initial.tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds: initial.tokenLifetimeSeconds }),
     latencyMs: 0,
     principals: {},
     ...(initial.refreshInSeconds === undefined ? {} : { refreshInSeconds: initial.refreshInSeconds }),
@@ -98,7 +111,9 @@ export function createKnobs(initial: { tokenLifetimeSeconds?: number; refreshInS
       const principals = { ...knobs.principals }
       for (const [name, k] of Object.entries(patch.principals ?? {})) principals[name] = { ...principals[name], ...k }
       knobs = { ...knobs, ...patch, principals }
-      if ('refreshInSeconds' in patch && patch.refreshInSeconds === undefined) delete knobs.refreshInSeconds
+      for (const key of ['refreshInSeconds', 'tokenLifetimeSeconds', 'userTokenLength'] as const) {
+        if (key in patch && patch[key] === undefined) delete knobs[key]
+      }
     },
     failNext(options) {
       if (!FAILURE_MODES.includes(options.mode)) {
@@ -128,10 +143,13 @@ export function createKnobs(initial: { tokenLifetimeSeconds?: number; refreshInS
     effective(principal) {
       const own = principal === undefined ? undefined : knobs.principals[principal]
       const refreshIn = own?.refreshInSeconds ?? knobs.refreshInSeconds
+      const lifetime = own?.tokenLifetimeSeconds ?? knobs.tokenLifetimeSeconds
+      const userTokenLength = own?.userTokenLength ?? knobs.userTokenLength
       return {
-        tokenLifetimeSeconds: own?.tokenLifetimeSeconds ?? knobs.tokenLifetimeSeconds,
         latencyMs: own?.latencyMs ?? knobs.latencyMs,
+        ...(lifetime === undefined ? {} : { tokenLifetimeSeconds: lifetime }),
         ...(refreshIn === undefined ? {} : { refreshInSeconds: refreshIn }),
+        ...(userTokenLength === undefined ? {} : { userTokenLength }),
       }
     },
     takeFailure(principal) {

@@ -4,6 +4,8 @@ import type net from 'node:net'
 import tls from 'node:tls'
 import type { UpstreamHandle } from '../upstream/index.js'
 import { type CredentialCheck, checkCredentials } from './credentials.js'
+import { noEncryption, tooManyClients } from './refusals.js'
+import { SecurityLabelRewriter } from './security-label.js'
 import type { FrontEvent, StartPgFrontOptions } from './types.js'
 import { forwardCancelRequest, openUpstreamSession, upstreamSocketPath } from './upstream-session.js'
 import {
@@ -25,6 +27,8 @@ import {
 export class ConnectionHandler {
   private readonly socketPath: string
   private readonly upstream: UpstreamHandle
+  private readonly maxConnections: number
+  private active = 0
 
   constructor(
     private readonly opts: StartPgFrontOptions,
@@ -32,12 +36,16 @@ export class ConnectionHandler {
     private readonly track: (s: net.Socket) => void,
   ) {
     this.upstream = opts.upstream
-    this.socketPath = upstreamSocketPath(opts.upstream.socketDir, opts.upstream.port)
+    const sessions = opts.sessionSocket ?? { dir: opts.upstream.socketDir, port: opts.upstream.port }
+    this.socketPath = upstreamSocketPath(sessions.dir, sessions.port)
+    this.maxConnections = opts.maxConnections ?? 200
   }
 
   handle(raw: net.Socket): void {
     raw.setNoDelay(true)
     raw.on('error', () => {})
+    this.active++
+    raw.once('close', () => this.active--)
     const timer = setTimeout(() => raw.destroy(), this.opts.authenticationTimeoutMs ?? 30_000)
     timer.unref()
     this.run(raw)
@@ -59,9 +67,10 @@ export class ConnectionHandler {
     let socket: net.Socket = raw
     let reader = new FrameReader(socket)
     let secure = false
+    // Like a backend that exits after FATAL: the socket is gone once the message is flushed, whatever the client does.
     const fatal = (code: string, message: string) => {
       reader.detach()
-      socket.end(ErrorResponse('FATAL', code, message))
+      endThenDestroy(socket, raw, ErrorResponse('FATAL', code, message))
     }
     try {
       if ((await reader.peekByte()) === TLS_HANDSHAKE) {
@@ -104,12 +113,19 @@ export class ConnectionHandler {
           throw new ProtocolViolation(`unsupported frontend protocol ${code >> 16}.${code & 0xffff}`, '0A000')
         }
         const params = parseStartupParameters(packet)
-        if (!secure) {
-          this.emit({ type: 'rejected', time: this.now(), role: params.user, code: '28000', reason: 'no TLS' })
-          return fatal('28000', 'SSL connection is required. Please specify SSL options and retry.')
-        }
         const role = params.user
         if (!role) throw new ProtocolViolation('no PostgreSQL user name specified in startup packet', '28000')
+        if (this.active > this.maxConnections) {
+          const refusal = tooManyClients(this.maxConnections)
+          this.emit({ type: 'rejected', time: this.now(), role, code: refusal.code, reason: refusal.reason })
+          return fatal(refusal.code, refusal.message)
+        }
+        if (!secure) {
+          const host = (raw.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '')
+          const refusal = noEncryption(host, role, params.database ?? role)
+          this.emit({ type: 'rejected', time: this.now(), role, code: refusal.code, reason: refusal.reason })
+          return fatal(refusal.code, refusal.message)
+        }
         await this.authenticate(socket, reader, packet, role, params.database ?? role, fatal)
         return
       }
@@ -156,7 +172,10 @@ export class ConnectionHandler {
     if (message[0] !== PASSWORD_MESSAGE) {
       throw new ProtocolViolation(`expected password response, got message type ${message[0]}`)
     }
-    const password = message.subarray(5, message.length - 1).toString('utf8')
+    // PostgreSQL: the password is one NUL-terminated string filling the message exactly
+    const terminator = message.indexOf(0, 5)
+    if (terminator !== message.length - 1) throw new ProtocolViolation('invalid password packet size')
+    const password = message.subarray(5, terminator).toString('utf8')
     let outcome: CredentialCheck
     try {
       outcome = await checkCredentials(
@@ -199,7 +218,7 @@ export class ConnectionHandler {
       const tokenId = outcome.token?.tokenId
       this.emit({ type: 'rejected', time: this.now(), ...base, tokenId, code: refusal.code, reason })
       reader.detach()
-      socket.end(session.errorResponse)
+      endThenDestroy(socket, socket, session.errorResponse)
       return
     }
     const upstreamSocket = session.socket
@@ -222,7 +241,16 @@ export class ConnectionHandler {
   }
 }
 
-/** Bytes both ways until either side ends; an error on one side tears down both. */
+/** Sends a last message, then releases the descriptor even if the client never closes its side. */
+function endThenDestroy(socket: net.Socket, raw: net.Socket, last: Buffer): void {
+  socket.end(last, () => {
+    socket.destroy()
+    raw.destroy()
+  })
+}
+
+/** Bytes both ways until either side ends; an error on one side tears down both. Client-to-upstream bytes pass
+ * through the SECURITY LABEL rewriter. */
 function relay(client: net.Socket, upstream: net.Socket): void {
   const teardown = () => {
     client.destroy()
@@ -232,6 +260,13 @@ function relay(client: net.Socket, upstream: net.Socket): void {
   upstream.on('error', teardown)
   client.on('close', () => upstream.end())
   upstream.on('close', () => client.end())
-  client.pipe(upstream)
+  const rewriter = new SecurityLabelRewriter()
+  client.on('data', (chunk: Buffer) => {
+    let flowing = true
+    for (const part of rewriter.feed(chunk)) flowing = upstream.write(part) && flowing
+    if (!flowing) client.pause()
+  })
+  upstream.on('drain', () => client.resume())
+  client.on('end', () => upstream.end())
   upstream.pipe(client)
 }

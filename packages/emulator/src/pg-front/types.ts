@@ -34,6 +34,7 @@ export type TokenRejectedReason =
   | 'expired'
   | 'not-yet-valid'
   | 'claims'
+  | 'oid'
   | 'jwks-unavailable'
 
 /** Thrown by a TokenVerifier. The message is precise and goes only to the front's events, never to the client. */
@@ -88,6 +89,8 @@ export interface StartPgFrontOptions {
   /** PEM */
   tls: { key: string; cert: string }
   upstream: UpstreamHandle
+  /** where sessions (and cancel requests) go, when not straight to the upstream: PgBouncer's unix socket */
+  sessionSocket?: { dir: string; port: number }
   verifier: TokenVerifier
   /** tolerance when the front re-checks a verified token's exp; default 60 */
   clockSkewSeconds?: number
@@ -95,6 +98,8 @@ export interface StartPgFrontOptions {
   now?: () => number
   /** a client that has not finished authenticating within this many ms is dropped; default 30000 */
   authenticationTimeoutMs?: number
+  /** connections at once (authenticating or in session); one more is refused with 53300; default 200 */
+  maxConnections?: number
   onEvent?(e: FrontEvent): void
 }
 

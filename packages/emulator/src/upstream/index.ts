@@ -6,6 +6,14 @@ import { startEmbeddedPostgres } from './embedded.js'
 
 export type PgaadauthType = 'user' | 'service' | 'group'
 
+export interface RoleMapping {
+  /** the principal's object id */
+  oid: string
+  type: PgaadauthType
+  /** created with isMfa = true: a user's token must carry `mfa` in `amr` */
+  isMfa: boolean
+}
+
 export interface UpstreamHandle {
   /** the directory holding the server's unix socket (`.s.PGSQL.<port>`) */
   socketDir: string
@@ -17,8 +25,10 @@ export interface UpstreamHandle {
   /** A small pool as the superuser over the unix socket, in `database`. */
   // biome-ignore lint/suspicious/noExplicitAny: rows are whatever the caller's SQL selects
   adminQuery(sql: string, params?: unknown[]): Promise<{ rows: any[] }>
-  /** The principal a role was mapped to by pgaadauth_create_principal*, if the role still exists. */
-  lookupMapping(role: string): Promise<{ oid: string; type: PgaadauthType } | undefined>
+  /** The principal a role is mapped to (pgaadauth_create_principal* or a pgaadauth label), if the role exists. */
+  lookupMapping(role: string): Promise<RoleMapping | undefined>
+  /** The tenant pgaadauth_list_principals reports and new mappings record. */
+  setTenant(tenantId: string): Promise<void>
   /** Upserts principals into pgaadauth.directory (by object id); entries not given are left as they are. */
   syncDirectory(entries: { name: string; oid: string; kind: string }[]): Promise<void>
   /** pg_authid.rolpassword (SCRAM-SHA-256 or md5 verifier); undefined if the role is unknown, has none or expired. */
@@ -72,11 +82,18 @@ export async function startUpstream(opts: StartUpstreamOptions): Promise<Upstrea
     adminQuery: (sql, params) => pool.query(sql, params as unknown[]),
     async lookupMapping(role) {
       const { rows } = await pool.query(
-        `select p.object_id as oid, p.principal_type as type
-         from pgaadauth.principals p join pg_catalog.pg_roles r on r.rolname = p.rolname where p.rolname = $1`,
+        `select p.object_id as oid, p.principal_type as type, p.is_mfa as "isMfa"
+         from pgaadauth.role_principals p join pg_catalog.pg_roles r on r.oid = p.role_oid where r.rolname = $1`,
         [role],
       )
       return rows[0]
+    },
+    async setTenant(tenantId) {
+      await pool.query(
+        `insert into pgaadauth.settings (id, tenant_id) values (true, $1)
+         on conflict (id) do update set tenant_id = excluded.tenant_id`,
+        [tenantId],
+      )
     },
     async syncDirectory(entries) {
       const rows = entries.map((e) => {

@@ -1,0 +1,77 @@
+// pgbench -S on persistent connections through the front, against the same pgbench straight to the upstream over
+// TLS, in one run: prints {"directTps", "frontTps", "ratio"} (and writes it to the path given as the argument).
+// Run: npx tsx packages/emulator/bench/front-throughput.ts [out.json]; BENCH_SECONDS and BENCH_CLIENTS tune it.
+import { execFile } from 'node:child_process'
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { startPgFront } from '../src/pg-front/index.js'
+import { createCertificateAuthority } from '../src/pki/index.js'
+import { startUpstream } from '../src/upstream/index.js'
+import { postgresUser } from '../src/upstream/postgres-binaries.js'
+
+const run = promisify(execFile)
+const seconds = Number(process.env.BENCH_SECONDS ?? 10)
+const clients = Number(process.env.BENCH_CLIENTS ?? 4)
+
+const upstream = await startUpstream({ kind: 'embedded' })
+const ca = await createCertificateAuthority()
+const certificate = await ca.issueServerCertificate()
+const dir = mkdtempSync(join(tmpdir(), 'front-bench-'))
+chmodSync(dir, 0o755) // the server may run as the postgres user
+try {
+  // the upstream gets TLS too, so that the baseline pays for encryption as the front's clients do
+  const runAs = await postgresUser()
+  for (const [name, content, mode] of [
+    ['server.crt', certificate.cert, 0o644],
+    ['server.key', certificate.key, 0o600],
+    ['ca.pem', ca.caPem, 0o644],
+  ] as const) {
+    writeFileSync(join(dir, name), content, { mode })
+    if (runAs) chownSync(join(dir, name), runAs.uid, runAs.gid)
+  }
+  await upstream.adminQuery(`alter system set ssl_cert_file = '${join(dir, 'server.crt')}'`)
+  await upstream.adminQuery(`alter system set ssl_key_file = '${join(dir, 'server.key')}'`)
+  await upstream.adminQuery('alter system set ssl = on')
+  await upstream.adminQuery('select pg_reload_conf()')
+  while ((await upstream.adminQuery(`select current_setting('ssl') as ssl`)).rows[0].ssl !== 'on') {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  await upstream.adminQuery(`create role bench login superuser password 'bench-password'`)
+  const front = await startPgFront({
+    host: '127.0.0.1',
+    tls: certificate,
+    upstream,
+    verifier: { verify: () => Promise.reject(new Error('password roles only')) },
+  })
+  const env = (port: number) => ({
+    ...process.env,
+    PGHOST: '127.0.0.1',
+    PGPORT: String(port),
+    PGUSER: 'bench',
+    PGPASSWORD: 'bench-password',
+    PGDATABASE: 'postgres',
+    PGSSLMODE: 'verify-ca',
+    PGSSLROOTCERT: join(dir, 'ca.pem'),
+  })
+  await run('pgbench', ['-i', '-s', '2', '-q'], { env: env(upstream.port) })
+  // async, never spawnSync: the front runs in this process's event loop
+  const tps = async (port: number) => {
+    const args = ['-S', '-n', '-c', String(clients), '-j', '2', '-T', String(seconds)]
+    const { stdout } = await run('pgbench', args, { env: env(port) })
+    return Number(/tps = ([\d.]+)/.exec(stdout)?.[1])
+  }
+  const before = await tps(upstream.port)
+  const frontTps = await tps(front.port)
+  const after = await tps(upstream.port)
+  const directTps = (before + after) / 2
+  const result = { directTps: Math.round(directTps), frontTps: Math.round(frontTps), ratio: frontTps / directTps }
+  const text = `${JSON.stringify({ ...result, ratio: Number(result.ratio.toFixed(3)), seconds, clients })}\n`
+  process.stdout.write(text)
+  if (process.argv[2]) writeFileSync(process.argv[2], text)
+  await front.close()
+} finally {
+  await upstream.stop()
+  rmSync(dir, { recursive: true, force: true })
+}
