@@ -17,6 +17,7 @@ import {
 } from '../identity/credential.js'
 import type { AccessToken, GetTokenOptions, TokenCredential } from '../shared/access-token.js'
 import { systemClock } from '../shared/clock.js'
+import { createTelemetry, type Telemetry } from '../telemetry/telemetry.js'
 import { createTokenSource } from '../token/token-source.js'
 import type { EntraAuth, EntraAuthEvent, EntraAuthLogger, EntraAuthOptions, TokenIdentity } from './types.js'
 
@@ -28,6 +29,7 @@ const DEFAULT_REFRESH_BEFORE_MINUTES = 5
 interface AuthFacts {
   allowUnverifiedTls: boolean
   description: string
+  telemetry: Telemetry | undefined
 }
 
 /** @internal Test seams: the environment read and how @azure/identity is loaded. */
@@ -44,6 +46,11 @@ export function isEntraAuth(value: unknown): value is EntraAuth {
 /** Whether the EntraAuth was made with `allowUnverifiedTls: true` (adapters ask before sending a token). */
 export function allowsUnverifiedTls(auth: EntraAuth): boolean {
   return (auth as unknown as Record<symbol, AuthFacts | undefined>)[BRAND]?.allowUnverifiedTls === true
+}
+
+/** The EntraAuth's telemetry (the kernel counts refused and retried logins through it), if it has any. */
+export function telemetryOf(auth: EntraAuth): Telemetry | undefined {
+  return (auth as unknown as Record<symbol, AuthFacts | undefined>)[BRAND]?.telemetry
 }
 
 /**
@@ -145,6 +152,15 @@ export function createEntraAuth(
     }
   }
 
+  const telemetry =
+    options.telemetry === false
+      ? undefined
+      : createTelemetry(options.telemetry, {
+          identityKind: plan.kind,
+          tenantId,
+          store: options.cache?.kind ?? 'memory',
+        })
+
   const source = createTokenSource({
     fetchToken,
     clock,
@@ -154,7 +170,12 @@ export function createEntraAuth(
     ...(options.cache ? { store: options.cache } : {}),
     storeKey: `${cloud.authorityHost}|${identityKey(plan, env)}|${cloud.scope}`,
     onEvent,
+    ...(telemetry ? { instrumentation: telemetry.instrumentation } : {}),
   })
+  telemetry?.observeTokenExpiry(
+    () => source.stats().expiresOn,
+    () => clock.now(),
+  )
 
   const stopStoreWarnings = options.cache?.onWarning?.((error) => onEvent({ type: 'warning', error }))
 
@@ -193,6 +214,7 @@ export function createEntraAuth(
       source.invalidate(token)
     },
     stats: () => source.stats(),
+    health: () => source.health(),
     on(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)
@@ -200,12 +222,13 @@ export function createEntraAuth(
     scope: cloud.scope,
     async close() {
       source.close()
+      telemetry?.close()
       stopStoreWarnings?.()
       listeners.clear()
     },
     toJSON: summary,
   }
-  const facts: AuthFacts = { allowUnverifiedTls: options.allowUnverifiedTls === true, description }
+  const facts: AuthFacts = { allowUnverifiedTls: options.allowUnverifiedTls === true, description, telemetry }
   Object.defineProperty(auth, BRAND, { value: facts, enumerable: false })
   Object.defineProperty(auth, inspectSymbol, {
     value: () => `EntraAuth ${JSON.stringify(summary())}`,
