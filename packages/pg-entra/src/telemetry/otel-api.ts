@@ -6,11 +6,20 @@ export type Attributes = Record<string, string | number | boolean>
 export interface SpanLike {
   setAttribute(key: string, value: string | number | boolean): unknown
   setStatus(status: { code: number; message?: string }): unknown
-  end(): void
+  /** `endTime` in epoch milliseconds. */
+  end(endTime?: number): void
+}
+
+interface SpanOptions {
+  kind?: number
+  attributes?: Attributes
+  /** Epoch milliseconds. */
+  startTime?: number
 }
 
 export interface TracerLike {
-  startActiveSpan<T>(name: string, options: { kind?: number; attributes?: Attributes }, fn: (span: SpanLike) => T): T
+  startSpan(name: string, options?: SpanOptions): SpanLike
+  startActiveSpan<T>(name: string, options: SpanOptions, fn: (span: SpanLike) => T): T
 }
 
 export interface TracerProviderLike {

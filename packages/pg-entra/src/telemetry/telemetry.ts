@@ -77,69 +77,71 @@ export function createTelemetry(option: TelemetryOption | undefined, subject: Te
           return instruments
         })
 
+  /**
+   * Runs `call` inside a span named `name`, then `record`s its outcome. Once @opentelemetry/api has loaded the span is
+   * the active one (so spans the credential makes nest under it); before that, the call is not delayed: the span is
+   * recorded afterwards with the call's own start and end times.
+   */
+  async function measured<T>(
+    name: string,
+    attributes: Attributes,
+    call: () => Promise<T>,
+    record: (made: Instruments, span: SpanLike, outcome: Outcome<T>) => void,
+  ): Promise<T> {
+    const made = instruments
+    if (made) {
+      return made.tracer.startActiveSpan(name, { kind: SPAN_KIND_CLIENT, attributes }, async (span) => {
+        const started = performance.now()
+        const outcome = await settle(call)
+        safely(() => record(made, span, { ...outcome, seconds: secondsSince(started) }))
+        safely(() => span.end())
+        return unwrap(outcome)
+      })
+    }
+    const startTime = Date.now()
+    const started = performance.now()
+    const outcome = await settle(call)
+    const seconds = secondsSince(started)
+    const endTime = Date.now()
+    void ready.then((late) => {
+      if (!late) return
+      safely(() => {
+        const span = late.tracer.startSpan(name, { kind: SPAN_KIND_CLIENT, attributes, startTime })
+        record(late, span, { ...outcome, seconds })
+        span.end(endTime)
+      })
+    })
+    return unwrap(outcome)
+  }
+
   const instrumentation: TokenSourceInstrumentation = {
-    async tokenRequest<T extends AccessTokenLike>(request: () => Promise<T>): Promise<T> {
-      const made = instruments ?? (await ready)
-      if (!made) return request()
-      const started = performance.now()
-      return made.tracer.startActiveSpan(
-        SPANS.tokenRequest,
-        { kind: SPAN_KIND_CLIENT, attributes: base },
-        async (span) => {
-          try {
-            const token = await request()
-            safely(() => made.requestDuration.record(secondsSince(started), base))
-            return token
-          } catch (error) {
-            const type = errorType(error)
-            safely(() => {
-              made.requestDuration.record(secondsSince(started), { ...base, [ATTRIBUTES.errorType]: type })
-              markFailed(span, error, type)
-            })
-            throw error
-          } finally {
-            safely(() => span.end())
-          }
-        },
-      )
+    tokenRequest<T extends AccessTokenLike>(request: () => Promise<T>): Promise<T> {
+      return measured(SPANS.tokenRequest, base, request, (made, span, outcome) => {
+        if (outcome.ok) {
+          made.requestDuration.record(outcome.seconds, base)
+          return
+        }
+        const type = errorType(outcome.error)
+        made.requestDuration.record(outcome.seconds, { ...base, [ATTRIBUTES.errorType]: type })
+        markFailed(span, outcome.error, type)
+      })
     },
 
-    async storeCall<T>(operation: StoreOperation, call: () => Promise<T>): Promise<T> {
-      const made = instruments ?? (await ready)
-      if (!made) return call()
-      return made.tracer.startActiveSpan(
-        `${SPANS.cachePrefix}${operation}`,
-        { kind: SPAN_KIND_CLIENT, attributes: storeAttributes },
-        async (span) => {
-          try {
-            const value = await call()
-            if (operation === 'get') {
-              const result = value === undefined || value === null ? 'miss' : 'hit'
-              safely(() => {
-                span.setAttribute(ATTRIBUTES.cacheResult, result)
-                made.cacheLookups.add(1, { ...storeAttributes, [ATTRIBUTES.cacheResult]: result })
-              })
-            }
-            return value
-          } catch (error) {
-            const type = errorType(error)
-            safely(() => {
-              if (operation === 'get') {
-                span.setAttribute(ATTRIBUTES.cacheResult, 'error')
-                made.cacheLookups.add(1, { ...storeAttributes, [ATTRIBUTES.cacheResult]: 'error' })
-              }
-              markFailed(span, error, type)
-            })
-            throw error
-          } finally {
-            safely(() => span.end())
-          }
-        },
-      )
+    storeCall<T>(operation: StoreOperation, call: () => Promise<T>): Promise<T> {
+      return measured(`${SPANS.cachePrefix}${operation}`, storeAttributes, call, (made, span, outcome) => {
+        if (operation === 'get') {
+          const result = !outcome.ok ? 'error' : outcome.value === undefined || outcome.value === null ? 'miss' : 'hit'
+          span.setAttribute(ATTRIBUTES.cacheResult, result)
+          made.cacheLookups.add(1, { ...storeAttributes, [ATTRIBUTES.cacheResult]: result })
+        }
+        if (!outcome.ok) markFailed(span, outcome.error, errorType(outcome.error))
+      })
     },
 
     leaseOutcome(outcome: LeaseOutcome): void {
-      safely(() => instruments?.leaseOutcomes.add(1, { ...storeAttributes, [ATTRIBUTES.leaseOutcome]: outcome }))
+      const attributes = { ...storeAttributes, [ATTRIBUTES.leaseOutcome]: outcome }
+      if (instruments) safely(() => instruments?.leaseOutcomes.add(1, attributes))
+      else void ready.then((late) => safely(() => late?.leaseOutcomes.add(1, attributes)))
     },
   }
 
@@ -213,6 +215,22 @@ function markFailed(span: SpanLike, error: unknown, type: string): void {
   span.setAttribute(ATTRIBUTES.errorType, type)
   // PgEntraError messages never carry a secret (by contract); anything else is named by its type only.
   span.setStatus({ code: SPAN_STATUS_ERROR, message: isPgEntraError(error) ? error.message : type })
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown }
+type Outcome<T> = Settled<T> & { seconds: number }
+
+async function settle<T>(call: () => Promise<T>): Promise<Settled<T>> {
+  try {
+    return { ok: true, value: await call() }
+  } catch (error) {
+    return { ok: false, error }
+  }
+}
+
+function unwrap<T>(outcome: Settled<T>): T {
+  if (outcome.ok) return outcome.value
+  throw outcome.error
 }
 
 function secondsSince(started: number): number {

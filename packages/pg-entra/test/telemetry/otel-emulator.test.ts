@@ -10,6 +10,7 @@ import { entraAuth, telemetryOf } from '../../src/auth/entra-auth.js'
 import type { EntraAuth, EntraAuthOptions } from '../../src/auth/types.js'
 import { fileCache } from '../../src/cache/file-cache.js'
 import { recordLoginRefused, recordLoginRetried } from '../../src/telemetry/login.js'
+import { loadOpenTelemetry } from '../../src/telemetry/otel-api.js'
 import { type OtelCapture, otelCapture, pointsWith } from './_otel.js'
 
 type Emulator = Awaited<ReturnType<typeof useEmulator>>
@@ -22,6 +23,9 @@ const captures: OtelCapture[] = []
 const auths: EntraAuth[] = []
 
 beforeAll(async () => {
+  // Loaded up front so that every request here runs inside an active span (otel-first-request.test.ts covers a
+  // request that completes before the API has loaded).
+  await loadOpenTelemetry()
   emulator = await useEmulator()
   root = mkdtempSync(join(tmpdir(), 'pg-entra-otel-'))
 })
