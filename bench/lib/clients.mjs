@@ -31,7 +31,13 @@ const base = (config, poolOptions) => ({
   ...poolOptions,
 })
 
-/** contender: 'pg-entra' | 'anchor' | 'getToken' | 'password' */
+/** One token for the principal, fetched once: a static-token pool's password (it is valid for the whole run). */
+export async function fetchTokenOnce(config) {
+  const credential = await emulatorCredential(config)
+  return (await credential.getToken(SCOPE)).token
+}
+
+/** contender: 'pg-entra' | 'anchor' | 'getToken' | 'password' | 'static-token' */
 export async function createContenderPool(contender, config, poolOptions = {}, entraExtra = {}) {
   if (contender === 'pg-entra') {
     const { createPool } = await import('pg-entra/pg')
@@ -57,6 +63,14 @@ export async function createContenderPool(contender, config, poolOptions = {}, e
       ...base(config, poolOptions),
       user: config.principal.roleName,
       password: async () => (await credential.getToken(SCOPE)).token,
+    })
+  }
+  if (contender === 'static-token') {
+    // pg with a token string fetched once, on the same Entra role: what pg-entra costs on top of the bare connect.
+    return new pg.Pool({
+      ...base(config, poolOptions),
+      user: config.principal.roleName,
+      password: await fetchTokenOnce(config),
     })
   }
   if (contender === 'password') {

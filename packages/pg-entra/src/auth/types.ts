@@ -41,8 +41,9 @@ export interface EntraAuthOptions extends CredentialOptions {
   logger?: EntraAuthLogger
   /**
    * OpenTelemetry metrics and spans (docs/telemetry.md). By default they go to the providers registered with
-   * @opentelemetry/api when that package is installed (it is imported once, asynchronously; nothing is loaded when it
-   * is absent). `false` turns telemetry off; `{ meterProvider, tracerProvider }` uses these instead of the global ones.
+   * @opentelemetry/api when that package is installed (imported once per process, a second after start-up, never on
+   * a token's path; nothing is loaded when it is absent). `false` turns telemetry off; `{ meterProvider,
+   * tracerProvider }` uses these instead of the global ones (imported at once).
    */
   telemetry?: TelemetryOption
 

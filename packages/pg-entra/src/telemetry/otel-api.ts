@@ -69,6 +69,7 @@ export const SPAN_KIND_CLIENT = 2
 export const SPAN_STATUS_ERROR = 2
 
 let loading: Promise<OpenTelemetryApi | undefined> | undefined
+let loaded: { api: OpenTelemetryApi | undefined } | undefined
 
 /** @opentelemetry/api, or undefined when it is not installed; imported at most once per process. */
 export function loadOpenTelemetry(): Promise<OpenTelemetryApi | undefined> {
@@ -76,5 +77,26 @@ export function loadOpenTelemetry(): Promise<OpenTelemetryApi | undefined> {
     (api) => api as unknown as OpenTelemetryApi,
     () => undefined,
   )
+  void loading.then((api) => {
+    loaded = { api }
+  })
   return loading
+}
+
+/** What loadOpenTelemetry() resolved with, once it has (undefined before, or when nothing has asked for it). */
+export function loadedOpenTelemetry(): { api: OpenTelemetryApi | undefined } | undefined {
+  return loaded
+}
+
+/**
+ * loadOpenTelemetry(), started only after `delayMs` (on an unref'd timer) unless something has loaded it already:
+ * importing the API costs tens of milliseconds of CPU, which a process's start-up should not pay for telemetry that
+ * nobody may have asked for. A process that exits sooner never imports it.
+ */
+export function loadOpenTelemetrySoon(delayMs: number): Promise<OpenTelemetryApi | undefined> {
+  if (loading) return loading
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(loadOpenTelemetry()), delayMs)
+    timer.unref()
+  })
 }

@@ -5,7 +5,9 @@ import {
   type Attributes,
   type CounterLike,
   type HistogramLike,
+  loadedOpenTelemetry,
   loadOpenTelemetry,
+  loadOpenTelemetrySoon,
   type MeterProviderLike,
   type ObservableGaugeLike,
   type ObservableResultLike,
@@ -16,6 +18,9 @@ import {
   type TracerLike,
   type TracerProviderLike,
 } from './otel-api.js'
+
+/** Without providers given, @opentelemetry/api is imported this long after the first EntraAuth is made. */
+export const AUTO_IMPORT_DELAY_MS = 1_000
 
 /** The `telemetry` option: `false` turns it off; providers replace the global ones registered with @opentelemetry/api. */
 export type TelemetryOption = false | { meterProvider?: MeterProviderLike; tracerProvider?: TracerProviderLike }
@@ -56,8 +61,9 @@ interface Instruments {
 
 /**
  * Metrics and spans for one EntraAuth, through @opentelemetry/api when it is installed (and not turned off). The
- * package is imported asynchronously when this is created; until it has loaded, token requests and store calls wait
- * for it (once), so that the first request is recorded too. Nothing here throws into token delivery.
+ * package is imported asynchronously (at once when providers are given, AUTO_IMPORT_DELAY_MS later otherwise); token
+ * requests and store calls never wait for it: those that complete before it has loaded are recorded afterwards, with
+ * their own start and end times. Nothing here throws into token delivery.
  */
 export function createTelemetry(option: TelemetryOption | undefined, subject: TelemetrySubject): Telemetry {
   const base: Attributes = { [ATTRIBUTES.identityKind]: subject.identityKind }
@@ -67,15 +73,22 @@ export function createTelemetry(option: TelemetryOption | undefined, subject: Te
   let instruments: Instruments | undefined
   let closed = false
   let observer: ((result: ObservableResultLike) => void) | undefined
+  const adopt = (api: OpenTelemetryApi | undefined): Instruments | undefined => {
+    if (!api || closed || option === false) return undefined
+    instruments ??= safely(() => makeInstruments(api, option ?? {}))
+    if (instruments && observer) safely(() => instruments?.timeToExpiry.addCallback(observer!))
+    return instruments
+  }
+  // Providers given: the application wants telemetry now. By default, the API is imported a little later (off the
+  // start-up path) unless something has imported it already; what happens meanwhile is recorded once it has loaded.
+  const already = loadedOpenTelemetry()
+  if (option !== false && already) adopt(already.api)
   const ready: Promise<Instruments | undefined> =
     option === false
       ? Promise.resolve(undefined)
-      : loadOpenTelemetry().then((api) => {
-          if (!api || closed) return undefined
-          instruments = safely(() => makeInstruments(api, option || {}))
-          if (instruments && observer) instruments.timeToExpiry.addCallback(observer)
-          return instruments
-        })
+      : already
+        ? Promise.resolve(instruments)
+        : (option ? loadOpenTelemetry() : loadOpenTelemetrySoon(AUTO_IMPORT_DELAY_MS)).then(adopt)
 
   /**
    * Runs `call` inside a span named `name`, then `record`s its outcome. Once @opentelemetry/api has loaded the span is
@@ -156,7 +169,8 @@ export function createTelemetry(option: TelemetryOption | undefined, subject: Te
         const at = expiresOn()
         if (at !== undefined) result.observe(Math.max(0, (at - now()) / 1000), base)
       }
-      safely(() => instruments?.timeToExpiry.addCallback(observer!))
+      const registered = observer
+      safely(() => instruments?.timeToExpiry.addCallback(registered))
     },
     loginRefused: (attempt) => login('loginRefused', attempt),
     loginRetried: (attempt) => login('loginRetried', attempt),
