@@ -183,6 +183,10 @@ const scenarios = {
       for (const label of ['slow', 'anchor', 'fast']) {
         if (result[label].failures) notes.push(`rollover: ${label} had ${result[label].failures} failed queries`)
       }
+      if (result.slow.slow.length)
+        notes.push(
+          `rollover: pg-entra's acquisitions over 100 ms [ms into the run, ms waited]: ${JSON.stringify(result.slow.slow)}`,
+        )
       return result
     })
     const base = { scenario: 'rollover', baseline_name: 'pg-entra with no Entra latency', anchor_name: ANCHOR }
@@ -204,6 +208,18 @@ const scenarios = {
         anchor: percentile(r.anchor.acquisitions, 99),
       })),
     )
+    addRepeatedRow(
+      {
+        ...base,
+        metric: `connects that waited for a token request in flight (pg-entra's own count), ${setting}`,
+        unit: 'connects',
+        anchor_name: undefined,
+      },
+      runs.map((r) => ({ pg_entra: r.slow.entraWaits, baseline: r.fast.entraWaits })),
+      0,
+    )
+    const refreshes = runs.map((r) => r.slow.tokenRequests)
+    notes.push(`rollover: pg-entra at 1 s latency made ${refreshes.join(', ')} token requests (by run)`)
     const acquisitions = runs.map((r) => r.slow.acquisitions.length)
     notes.push(`rollover: ${summarize(acquisitions).median} acquisitions per pool per run (median of ${runs.length})`)
   },

@@ -40,12 +40,17 @@ export async function fetchTokenOnce(config) {
 /** contender: 'pg-entra' | 'anchor' | 'getToken' | 'password' | 'static-token' */
 export async function createContenderPool(contender, config, poolOptions = {}, entraExtra = {}) {
   if (contender === 'pg-entra') {
-    const { createPool } = await import('pg-entra/pg')
-    return createPool({
-      ...base(config, poolOptions),
-      user: config.principal.roleName,
-      entra: entraOptions(config, entraExtra),
-    })
+    const [{ createPool }, { entraAuth }] = await Promise.all([import('pg-entra/pg'), import('pg-entra')])
+    const auth = entraAuth(entraOptions(config, entraExtra))
+    const pool = createPool({ ...base(config, poolOptions), user: config.principal.roleName, entra: auth })
+    // The pool borrows the EntraAuth: the scenario reads its stats, and ending the pool closes it.
+    pool.entraAuth = auth
+    const end = pool.end.bind(pool)
+    pool.end = async () => {
+      await end()
+      await auth.close()
+    }
+    return pool
   }
   if (contender === 'anchor') {
     // As @azure/postgresql-auth's README shows, with the credential pointed at the emulator.

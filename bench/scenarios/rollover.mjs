@@ -11,14 +11,18 @@ const pools = await Promise.all(
       contender,
       { ...config, principal },
       { max: config.poolSize, maxLifetimeSeconds: config.maxLifetimeSeconds },
+      config.telemetryOff ? { telemetry: false } : {},
     ),
     acquisitions: [],
+    /** [ms since the run started, ms waited] of each acquisition over 100 ms. */
+    slow: [],
     failures: 0,
   })),
 )
 // Warm: the first token and connection are start-up, not rollover.
 await Promise.all(pools.map(({ pool }) => pool.query('select 1')))
 
+const runStarted = performance.now()
 const deadline = Date.now() + config.durationSeconds * 1000
 const interval = 1000 / config.queriesPerSecond
 const inFlight = new Set()
@@ -27,7 +31,9 @@ function query(entry) {
     const started = performance.now()
     try {
       const client = await entry.pool.connect()
-      entry.acquisitions.push(performance.now() - started)
+      const waited = performance.now() - started
+      entry.acquisitions.push(waited)
+      if (waited > 100) entry.slow.push([Math.round(started - runStarted), Math.round(waited)])
       try {
         await client.query('select 1')
       } finally {
@@ -48,6 +54,21 @@ while (Date.now() < deadline) {
   await new Promise((resolve) => setTimeout(resolve, interval))
 }
 await Promise.all(inFlight)
+// pg-entra's own count of token calls that had to wait for a request in flight (the warm-up's first one excluded).
+const waits = Object.fromEntries(pools.map(({ label, pool }) => [label, pool.entraAuth?.stats()]))
 await Promise.all(pools.map(({ pool }) => pool.end()))
-emit(Object.fromEntries(pools.map(({ label, acquisitions, failures }) => [label, { acquisitions, failures }])))
+emit(
+  Object.fromEntries(
+    pools.map(({ label, acquisitions, slow, failures }) => [
+      label,
+      {
+        acquisitions,
+        slow: slow.slice(0, 20),
+        failures,
+        entraWaits: waits[label] ? waits[label].waits - 1 : undefined,
+        tokenRequests: waits[label]?.requests,
+      },
+    ]),
+  ),
+)
 process.exit(0)
