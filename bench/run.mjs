@@ -128,7 +128,7 @@ const scenarios = {
   },
 
   async churn() {
-    const count = quick ? 200 : 600
+    const count = quick ? 200 : 400
     const runs = await repeat('churn', async () => {
       const p = await principal('churn')
       return runScenario(
