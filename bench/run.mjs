@@ -185,7 +185,7 @@ const scenarios = {
       }
       if (result.slow.slow.length)
         notes.push(
-          `rollover: pg-entra's acquisitions over 100 ms [ms into the run, ms waited]: ${JSON.stringify(result.slow.slow)}`,
+          `rollover: pg-entra's acquisitions over 100 ms [ms into the run, ms waited]: ${JSON.stringify(result.slow.slow)}; its tokens arrived at ${JSON.stringify(result.slow.tokenEvents)} ms; the no-latency pool's acquisitions over 100 ms: ${JSON.stringify(result.fast.slow)}`,
         )
       return result
     })

@@ -19,10 +19,17 @@ const pools = await Promise.all(
     failures: 0,
   })),
 )
+const tokenEvents = Object.fromEntries(pools.map(({ label }) => [label, []]))
+for (const { label, pool } of pools) {
+  pool.entraAuth?.on((event) => {
+    if (event.type === 'token') tokenEvents[label].push(Math.round(performance.now() - (runStarted ?? 0)))
+  })
+}
+let runStarted
 // Warm: the first token and connection are start-up, not rollover.
 await Promise.all(pools.map(({ pool }) => pool.query('select 1')))
 
-const runStarted = performance.now()
+runStarted = performance.now()
 const deadline = Date.now() + config.durationSeconds * 1000
 const interval = 1000 / config.queriesPerSecond
 const inFlight = new Set()
@@ -64,6 +71,7 @@ emit(
       {
         acquisitions,
         slow: slow.slice(0, 20),
+        tokenEvents: tokenEvents[label],
         failures,
         entraWaits: waits[label] ? waits[label].waits - 1 : undefined,
         tokenRequests: waits[label]?.requests,
