@@ -31,15 +31,26 @@ const base = (config, poolOptions) => ({
   ...poolOptions,
 })
 
-/** contender: 'pg-entra' | 'anchor' | 'getToken' | 'password' */
+/** One token for the principal, fetched once: a static-token pool's password (it is valid for the whole run). */
+export async function fetchTokenOnce(config) {
+  const credential = await emulatorCredential(config)
+  return (await credential.getToken(SCOPE)).token
+}
+
+/** contender: 'pg-entra' | 'anchor' | 'getToken' | 'password' | 'static-token' */
 export async function createContenderPool(contender, config, poolOptions = {}, entraExtra = {}) {
   if (contender === 'pg-entra') {
-    const { createPool } = await import('pg-entra/pg')
-    return createPool({
-      ...base(config, poolOptions),
-      user: config.principal.roleName,
-      entra: entraOptions(config, entraExtra),
-    })
+    const [{ createPool }, { entraAuth }] = await Promise.all([import('pg-entra/pg'), import('pg-entra')])
+    const auth = entraAuth(entraOptions(config, entraExtra))
+    const pool = createPool({ ...base(config, poolOptions), user: config.principal.roleName, entra: auth })
+    // The pool borrows the EntraAuth: the scenario reads its stats, and ending the pool closes it.
+    pool.entraAuth = auth
+    const end = pool.end.bind(pool)
+    pool.end = async () => {
+      await end()
+      await auth.close()
+    }
+    return pool
   }
   if (contender === 'anchor') {
     // As @azure/postgresql-auth's README shows, with the credential pointed at the emulator.
@@ -57,6 +68,14 @@ export async function createContenderPool(contender, config, poolOptions = {}, e
       ...base(config, poolOptions),
       user: config.principal.roleName,
       password: async () => (await credential.getToken(SCOPE)).token,
+    })
+  }
+  if (contender === 'static-token') {
+    // pg with a token string fetched once, on the same Entra role: what pg-entra costs on top of the bare connect.
+    return new pg.Pool({
+      ...base(config, poolOptions),
+      user: config.principal.roleName,
+      password: await fetchTokenOnce(config),
     })
   }
   if (contender === 'password') {

@@ -8,3 +8,10 @@ export function percentile(values, p) {
 export const median = (values) => percentile(values, 50)
 
 export const round = (value, digits = 2) => (Number.isFinite(value) ? Number(value.toFixed(digits)) : value)
+
+/** The median of `values` and their range: how far apart repeated runs of one scenario landed. */
+export function summarize(values) {
+  const finite = values.filter((value) => Number.isFinite(value))
+  if (finite.length === 0) return { median: null, spread: null }
+  return { median: median(finite), spread: [Math.min(...finite), Math.max(...finite)] }
+}

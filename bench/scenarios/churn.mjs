@@ -20,7 +20,8 @@ const done = Object.fromEntries(contenders.map((c) => [c, 0]))
 const blocks = config.blocks
 const perBlock = Math.ceil(config.count / blocks)
 for (let b = 0; b < blocks; b++) {
-  for (const c of b % 2 === 0 ? contenders : [...contenders].reverse()) {
+  // The order rotates from block to block, so that no contender always follows the same one.
+  for (const c of contenders.map((_, i) => contenders[(b + i) % contenders.length])) {
     const started = performance.now()
     for (let i = 0; i < perBlock; i++) {
       const client = await pools[c].connect()

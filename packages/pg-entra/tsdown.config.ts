@@ -28,6 +28,7 @@ export default defineConfig({
   // Drivers, ORMs and @azure/identity are the application's own: never bundled.
   external: [
     /^@azure\//,
+    /^@opentelemetry\//,
     /^pg($|\/)/,
     /^pg-/,
     'postgres',

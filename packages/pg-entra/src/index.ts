@@ -6,6 +6,8 @@ export type {
   EntraAuthLogger,
   EntraAuthOptions,
   EntraAuthStats,
+  Health,
+  TelemetryOption,
   TokenIdentity,
 } from './auth/types.js'
 export type { EncryptionKey } from './cache/encryption.js'

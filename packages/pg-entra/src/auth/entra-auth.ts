@@ -18,6 +18,7 @@ import {
 } from '../identity/credential.js'
 import type { AccessToken, GetTokenOptions, TokenCredential } from '../shared/access-token.js'
 import { systemClock } from '../shared/clock.js'
+import { createTelemetry, type Telemetry } from '../telemetry/telemetry.js'
 import { abandonLogin, assertPgCallerVerified, pgCallerOf, watchForRefusal } from '../tls/pg-caller.js'
 import { createTokenSource } from '../token/token-source.js'
 import type { EntraAuth, EntraAuthEvent, EntraAuthLogger, EntraAuthOptions, TokenIdentity } from './types.js'
@@ -28,6 +29,9 @@ const DEFAULT_REFRESH_BEFORE_MINUTES = 5
 /** How often a token the database refused may make pg-entra fetch a new one. */
 const INVALIDATION_COOLDOWN_MS = 30_000
 
+/** The telemetry of each EntraAuth of this copy of pg-entra (the kernel counts refused and retried logins). */
+const telemetries = new WeakMap<EntraAuth, Telemetry>()
+
 /** @internal Test seams: the environment read and how @azure/identity is loaded. */
 export interface EntraAuthDependencies {
   env?: Env
@@ -37,6 +41,11 @@ export interface EntraAuthDependencies {
 /** True for an EntraAuth from any copy of pg-entra. */
 export function isEntraAuth(value: unknown): value is EntraAuth {
   return typeof value === 'object' && value !== null && BRAND in value
+}
+
+/** The EntraAuth's telemetry (the kernel counts refused and retried logins through it), if it has any. */
+export function telemetryOf(auth: EntraAuth): Telemetry | undefined {
+  return telemetries.get(auth)
 }
 
 /**
@@ -139,6 +148,15 @@ export function createEntraAuth(
   }
 
   const storedTokens = storedTokenCheck(plan, cloud.scope)
+  const telemetry =
+    options.telemetry === false
+      ? undefined
+      : createTelemetry(options.telemetry, {
+          identityKind: plan.kind,
+          tenantId,
+          store: options.cache?.kind ?? 'memory',
+        })
+
   const source = createTokenSource({
     fetchToken: storedTokens.pinning(fetchToken),
     checkStored: storedTokens.check,
@@ -149,7 +167,12 @@ export function createEntraAuth(
     ...(options.cache ? { store: options.cache } : {}),
     storeKey: `${cloud.authorityHost}|${identityKey(plan, env)}|${cloud.scope}`,
     onEvent,
+    ...(telemetry ? { instrumentation: telemetry.instrumentation } : {}),
   })
+  telemetry?.observeTokenExpiry(
+    () => source.stats().expiresOn,
+    () => clock.now(),
+  )
 
   const stopStoreWarnings = options.cache?.onWarning?.((error) => onEvent({ type: 'warning', error }))
 
@@ -210,6 +233,7 @@ export function createEntraAuth(
       skipCredentialCache = true
     },
     stats: () => source.stats(),
+    health: () => source.health(),
     on(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)
@@ -218,12 +242,14 @@ export function createEntraAuth(
     allowUnverifiedTls,
     async close() {
       source.close()
+      telemetry?.close()
       stopStoreWarnings?.()
       listeners.clear()
     },
     toJSON: summary,
   }
   Object.defineProperty(auth, BRAND, { value: true, enumerable: false })
+  if (telemetry) telemetries.set(auth, telemetry)
   Object.defineProperty(auth, inspectSymbol, {
     value: () => `EntraAuth ${JSON.stringify(summary())}`,
     enumerable: false,

@@ -46,6 +46,17 @@ const checks: Record<keyof EntraAuthOptions, Check> = {
   allowUnverifiedTls: boolean,
   cache: withMethods('get', 'set'),
   logger: (v) => (typeof v === 'object' && v !== null ? undefined : 'an object with debug/info/warn/error methods'),
+  telemetry: (v) => {
+    const expected = 'false or { meterProvider?, tracerProvider? }'
+    if (v === false) return undefined
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return expected
+    const { meterProvider, tracerProvider, ...rest } = v as Record<string, unknown>
+    if (Object.keys(rest).length > 0) return `${expected} (got "${Object.keys(rest)[0]}")`
+    if (meterProvider !== undefined && withMethods('getMeter')(meterProvider)) return `${expected} with a MeterProvider`
+    if (tracerProvider !== undefined && withMethods('getTracer')(tracerProvider))
+      return `${expected} with a TracerProvider`
+    return undefined
+  },
   clock: withMethods('now', 'setTimer'),
   random: fn,
 }

@@ -4,9 +4,11 @@ import type { CredentialOptions } from '../identity/credential.js'
 import type { AccessToken } from '../shared/access-token.js'
 import type { Clock } from '../shared/clock.js'
 import type { TokenIdentity } from '../shared/identity.js'
+import type { Health } from '../telemetry/health.js'
+import type { TelemetryOption } from '../telemetry/telemetry.js'
 import type { EntraAuthEvent, EntraAuthStats } from '../token/events.js'
 
-export type { CloudName, CredentialOptions, EntraAuthEvent, EntraAuthStats, TokenIdentity }
+export type { CloudName, CredentialOptions, EntraAuthEvent, EntraAuthStats, Health, TelemetryOption, TokenIdentity }
 
 export interface EntraAuthOptions extends CredentialOptions {
   // Where.
@@ -37,6 +39,13 @@ export interface EntraAuthOptions extends CredentialOptions {
   cache?: TokenStore
   /** Receives refreshes, failures and warnings; secrets never reach it. */
   logger?: EntraAuthLogger
+  /**
+   * OpenTelemetry metrics and spans (docs/telemetry.md). By default they go to the providers registered with
+   * @opentelemetry/api when that package is installed (imported once per process, a second after start-up, never on
+   * a token's path; nothing is loaded when it is absent). `false` turns telemetry off; `{ meterProvider,
+   * tracerProvider }` uses these instead of the global ones (imported at once).
+   */
+  telemetry?: TelemetryOption
 
   /** @internal Tests inject time. */
   clock?: Clock
@@ -68,6 +77,8 @@ export interface EntraAuth {
   /** Forget `token` (the database refused it), so the next call fetches a new one. */
   invalidate(token: string): void
   stats(): EntraAuthStats
+  /** For a readiness probe: whether a usable token is held, how long it has left, the last error (docs/health.md). */
+  health(): Health
   on(listener: (event: EntraAuthEvent) => void): () => void
   readonly scope: string
   /** Whether tokens may travel without verified TLS (the `allowUnverifiedTls` option). */

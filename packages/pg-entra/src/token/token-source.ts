@@ -5,6 +5,8 @@ import { summarize } from '../errors/redact.js'
 import type { AccessToken } from '../shared/access-token.js'
 import type { Clock, Timer } from '../shared/clock.js'
 import { fingerprint } from '../shared/fingerprint.js'
+import { type Health, healthOf } from '../telemetry/health.js'
+import type { StoreOperation, TokenSourceInstrumentation } from '../telemetry/instrumentation.js'
 import { boundedCalls } from './_bounded-calls.js'
 import type { EntraAuthEvent, EntraAuthStats } from './events.js'
 import {
@@ -53,6 +55,8 @@ export interface TokenSourceOptions {
   /** How often it re-reads the store meanwhile. */
   leasePollMs?: number
   onEvent?(event: EntraAuthEvent): void
+  /** Metrics and spans around the token request and each store call (telemetry/). */
+  instrumentation?: TokenSourceInstrumentation
 }
 
 export interface StoredTokenContext {
@@ -73,6 +77,8 @@ export interface TokenSource {
   /** Forgets `token` (the database refused it) so that the next get() fetches; false when it was not the current one. */
   invalidate(token: string): boolean
   stats(): EntraAuthStats
+  /** Whether a usable token is held, how long it has left, and the last failure: for a readiness probe. */
+  health(): Health
   /** Cancels every timer and aborts the request in flight; pending and later calls reject with CLOSED. */
   close(): void
 }
@@ -95,6 +101,16 @@ type StoreResult<T> = { ok: true; value: T } | { ok: false }
 const MAX_REMEMBERED_INVALID = 16
 const MAX_REMEMBERED_REFUSED = 16
 
+/** Store calls as warnings name them, and as telemetry names them. */
+const STORE_OPERATIONS = {
+  read: 'get',
+  write: 'set',
+  'remove a refused token': 'discard',
+  'acquire the refresh lease': 'lease.acquire',
+  'release the refresh lease': 'lease.release',
+} as const satisfies Record<string, StoreOperation>
+type StoreAction = keyof typeof STORE_OPERATIONS
+
 export function createTokenSource(options: TokenSourceOptions): TokenSource {
   validateOptions(options)
   const { clock, storeKey, refreshBeforeMs } = options
@@ -106,6 +122,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   const leaseWaitMs = options.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS
   const leasePollMs = options.leasePollMs ?? DEFAULT_LEASE_POLL_MS
   const leaseTtlMs = requestTimeoutMs + 2 * storeTimeoutMs
+  const instrumentation = options.instrumentation
 
   let current: CurrentToken | undefined
   /** The refresh in flight, if any (one at a time: the single flight). */
@@ -181,6 +198,17 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     }
   }
 
+  function health(): Health {
+    return healthOf({
+      now: clock.now(),
+      expiresOn: current?.expiresOnTimestamp,
+      usableUntil: current?.usableUntil,
+      nextAttemptAt,
+      lastError: lastErrorStat,
+      consecutiveFailures,
+    })
+  }
+
   function close(): void {
     if (closed) return
     closed = true
@@ -243,7 +271,9 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
         // Another process may have refreshed and let go of the lease between our read and our lease.
         if (lease && (await readStore()) === 'fresh') return
         if (leasing.heldElsewhere) {
-          if (await waitForLeaseHolder()) return
+          const adopted = await waitForLeaseHolder()
+          instrumentation?.leaseOutcome(adopted ? 'adopted' : 'wait_timed_out')
+          if (adopted) return
           // The holder is slow: while our token stays usable, look again soon rather than add to the load on
           // Entra; with nothing usable left (or the holder gone), fetch ourselves.
           const now = clock.now()
@@ -362,15 +392,17 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   /** The credential call, aborted through its signal when it outlives requestTimeoutMs or the source closes. */
   function requestToken(): Promise<AccessToken> {
     counters.requests++
-    return inFlight.run(
-      requestTimeoutMs,
-      (signal) => options.fetchToken(signal),
-      () =>
-        new PgEntraError('ENTRA_UNREACHABLE', `the token request did not complete within ${requestTimeoutMs} ms`, {
-          hint: 'check network access to the authority host (proxy, firewall, DNS) and its status',
-          details: { timeoutMs: requestTimeoutMs },
-        }),
-    )
+    const request = () =>
+      inFlight.run(
+        requestTimeoutMs,
+        (signal) => options.fetchToken(signal),
+        () =>
+          new PgEntraError('ENTRA_UNREACHABLE', `the token request did not complete within ${requestTimeoutMs} ms`, {
+            hint: 'check network access to the authority host (proxy, firewall, DNS) and its status',
+            details: { timeoutMs: requestTimeoutMs },
+          }),
+      )
+    return instrumentation ? instrumentation.tokenRequest(request) : request()
   }
 
   /** Adopts a newer token another process put in the store. 'fresh': adopted and not yet due for refresh. */
@@ -426,6 +458,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     const acquire = store.acquireLease?.bind(store)
     if (!acquire) return { heldElsewhere: false }
     const result = await storeCall('acquire the refresh lease', () => acquire(storeKey, leaseTtlMs))
+    instrumentation?.leaseOutcome(!result.ok ? 'failed' : result.value ? 'acquired' : 'held_elsewhere')
     if (!result.ok) return { heldElsewhere: false }
     return result.value ? { lease: result.value, heldElsewhere: false } : { heldElsewhere: true }
   }
@@ -463,10 +496,11 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   }
 
   /** A store call bounded by storeTimeoutMs; a failure or timeout is a CACHE_ERROR warning and counts as a miss. */
-  async function storeCall<T>(action: string, call: () => Promise<T>): Promise<StoreResult<T>> {
+  async function storeCall<T>(action: StoreAction, call: () => Promise<T>): Promise<StoreResult<T>> {
     if (closed) return { ok: false }
     try {
-      const value = await inFlight.run(storeTimeoutMs, call, () => new Error(`no answer within ${storeTimeoutMs} ms`))
+      const bounded = () => inFlight.run(storeTimeoutMs, call, () => new Error(`no answer within ${storeTimeoutMs} ms`))
+      const value = await (instrumentation ? instrumentation.storeCall(STORE_OPERATIONS[action], bounded) : bounded())
       return { ok: true, value }
     } catch (error) {
       if (!closed) warn(action, error)
@@ -474,7 +508,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     }
   }
 
-  function warn(action: string, reason: unknown): void {
+  function warn(action: StoreAction, reason: unknown): void {
     // The store's error is summarised, not kept as `cause`: util.inspect prints a cause, and a store client's error
     // may quote the command it sent, token included.
     const error = new PgEntraError('CACHE_ERROR', `the ${store.kind} token store failed to ${action}`, {
@@ -484,7 +518,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     emit({ type: 'warning', error })
   }
 
-  return { get, refresh, invalidate, stats, close }
+  return { get, refresh, invalidate, stats, health, close }
 }
 
 function validateOptions(options: TokenSourceOptions): void {
