@@ -96,19 +96,20 @@ export async function startProxy(options: ProxyOptions): Promise<EntraProxy> {
           const stopped = Promise.all(
             servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
           )
-          if (open.size > 0) {
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, graceMs)
-              drained = () => {
-                if (open.size === 0) {
-                  clearTimeout(timer)
-                  resolve()
-                }
-              }
-            })
-          }
+          const allClosed = new Promise<void>((resolve) => {
+            drained = () => {
+              if (open.size === 0) resolve()
+            }
+            drained()
+          })
+          let timer: NodeJS.Timeout | undefined
+          const graceOver = new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, graceMs)
+          })
+          await Promise.race([allClosed, graceOver])
+          clearTimeout(timer)
           for (const sockets of open.values()) for (const socket of sockets) socket.destroy()
-          await stopped
+          await Promise.all([allClosed, stopped])
           if (owned) await auth.close()
         })()
         return closing

@@ -1,0 +1,146 @@
+// pg-entra proxy and pg-entra exec as a user runs them: the built CLI in a child process.
+import { spawn } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import { cleanEnv, cliPath, runCli, servicePrincipalFlags } from '../integration/_cli.js'
+import { createOwnSchema, principalFor, runTool } from './_proxy.js'
+
+const jwt = /eyJ[\w-]+\.[\w-]+\.[\w-]+/
+
+describe('pg-entra proxy', () => {
+  it('--help shows a working example', async () => {
+    const { code, stdout } = await runCli(['proxy', '--help'])
+    expect(code).toBe(0)
+    expect(stdout).toContain('Usage: pg-entra proxy')
+    expect(stdout).toContain('pg-entra proxy --port 6432 myserver.postgres.database.azure.com')
+  })
+
+  it('serves psql, logs one line per connection without a token, and stops on SIGTERM', async () => {
+    const { emu, sp } = await principalFor('cli-proxy')
+    const child = spawn(
+      process.execPath,
+      [
+        cliPath,
+        'proxy',
+        ...servicePrincipalFlags(emu, sp),
+        '--port',
+        '0',
+        '--log-connections',
+        `host=localhost port=${emu.pg.port} sslrootcert=${emu.caPath}`,
+      ],
+      { env: cleanEnv({ AZURE_CLIENT_SECRET: sp.secret }), stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let stdout = ''
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve))
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString()
+        const match = /listening on 127\.0\.0\.1:(\d+) for localhost:/.exec(stdout)
+        if (match) resolve(Number(match[1]))
+      })
+      void exited.then(() => reject(new Error(`the proxy exited: ${stderr}`)))
+    })
+    try {
+      const run = await runTool('psql', ['-tAc', 'select current_user'], {
+        PGHOST: '127.0.0.1',
+        PGPORT: String(port),
+        PGUSER: sp.roleName!,
+        PGDATABASE: emu.pg.database,
+      })
+      expect(run.stderr).toBe('')
+      expect(run.stdout.trim()).toBe(sp.roleName)
+    } finally {
+      child.kill('SIGTERM')
+    }
+    expect(await exited).toBe(0)
+    expect(stderr).toMatch(
+      new RegExp(
+        `^\\d{4}-\\d\\d-\\d\\dT\\S+ 127\\.0\\.0\\.1:\\d+ user=${sp.roleName} database=${emu.pg.database} connected$`,
+        'm',
+      ),
+    )
+    expect(stdout).toContain('pg-entra proxy: stopped')
+    expect(stdout + stderr).not.toMatch(jwt)
+  })
+
+  it('refuses a non-loopback --listen without --allow-non-loopback', async () => {
+    const { code, stderr } = await runCli(['proxy', '--listen', '0.0.0.0', 'myserver.postgres.database.azure.com'])
+    expect(code).toBe(2)
+    expect(stderr).toMatch(/^INVALID_OPTION: refusing to listen on 0\.0\.0\.0: not a loopback address\nhint: /)
+  })
+})
+
+describe('pg-entra exec', () => {
+  it('--help shows a working example', async () => {
+    const { code, stdout } = await runCli(['exec', '--help'])
+    expect(code).toBe(0)
+    expect(stdout).toContain('Usage: pg-entra exec')
+    expect(stdout).toContain('-- pg_dump -Fc -f orders.dump')
+  })
+
+  it('runs psql with the token in its environment only, and passes exit codes and signals on', async () => {
+    const { emu, sp } = await principalFor('cli-exec')
+    const where = ['--host', 'localhost', '--port', String(emu.pg.port), '--database', emu.pg.database]
+    const flags = [...servicePrincipalFlags(emu, sp), ...where, '--user', sp.roleName!, '--sslrootcert', emu.caPath]
+    const env = { AZURE_CLIENT_SECRET: sp.secret }
+    const psql = await runCli(['exec', ...flags, '--', 'psql', '-tAc', 'select current_user'], env)
+    expect(psql.stderr).toBe('')
+    expect(psql.stdout.trim()).toBe(sp.roleName)
+    expect(psql.code).toBe(0)
+
+    const seen = await runCli(
+      ['exec', ...flags, '--', 'sh', '-c', 'echo "$PGSSLMODE $PGUSER $PGHOST $PGPORT ${#PGPASSWORD}"; exit 7'],
+      env,
+    )
+    expect(seen.code).toBe(7)
+    const [mode, user, host, port, length] = seen.stdout.trim().split(' ')
+    expect([mode, user, host, port]).toEqual(['verify-full', sp.roleName, 'localhost', String(emu.pg.port)])
+    expect(Number(length)).toBeGreaterThan(500)
+
+    const killed = await runCli(['exec', ...flags, '--', 'sh', '-c', 'kill -TERM $$'], env)
+    expect(killed.code).toBe(128 + 15)
+    for (const run of [psql, seen, killed]) expect(run.stdout + run.stderr).not.toMatch(jwt)
+  })
+
+  it('--url-env gives tools that read a URL one with the token and sslmode=verify-full', async () => {
+    const { emu, sp } = await principalFor('cli-exec-url')
+    await createOwnSchema(emu, sp.roleName!)
+    const url = `postgres://${sp.roleName}@localhost:${emu.pg.port}/${emu.pg.database}?sslrootcert=${encodeURIComponent(emu.caPath)}`
+    const run = await runCli(
+      [
+        'exec',
+        ...servicePrincipalFlags(emu, sp),
+        '--url',
+        url,
+        '--url-env',
+        'DATABASE_URL',
+        '--',
+        'sh',
+        '-c',
+        'psql "$DATABASE_URL" -tAc "select current_user, ssl from pg_stat_ssl where pid = pg_backend_pid()"',
+      ],
+      { AZURE_CLIENT_SECRET: sp.secret },
+    )
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    expect(run.stdout.trim()).toMatch(new RegExp(`^${sp.roleName}\\|`))
+  })
+
+  it('refuses a weak sslmode and a password in --url before fetching a token', async () => {
+    const weak = await runCli([
+      'exec',
+      '--url',
+      'postgres://me@myserver/db?sslmode=require&uselibpqcompat=true',
+      '--',
+      'true',
+    ])
+    expect(weak.code).toBe(2)
+    expect(weak.stderr).toMatch(/^TLS_REQUIRED: /)
+    const withPassword = await runCli(['exec', '--url', 'postgres://me:pw@myserver/db', '--', 'true'])
+    expect(withPassword.code).toBe(2)
+    expect(withPassword.stderr).toMatch(/^INVALID_OPTION: --url carries a password/)
+  })
+})
