@@ -1,6 +1,7 @@
 // Shared by the proxy's tests: a service principal with short-lived tokens, its Entra options, a proxy in front of
 // the emulator, and PostgreSQL's own programs run against it.
 import { spawn } from 'node:child_process'
+import pg from 'pg'
 import { judgeRollover, type RolloverVerdict } from '../../../../examples/_shared/run-example.js'
 import { shortLivedPrincipal, uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import type { EntraAuthOptions } from '../../src/auth/types.js'
@@ -35,6 +36,24 @@ export function proxyFor(emu: Emu, sp: Principal, options: Partial<ProxyOptions>
     entra: entraOptions(emu, sp),
     ...options,
   })
+}
+
+/** One statement as the emulator's admin (a password role), straight to the front. */
+export async function asAdmin(emu: Emu, sql: string): Promise<void> {
+  const client = new pg.Client({
+    host: emu.pg.host,
+    port: emu.pg.port,
+    database: emu.pg.database,
+    user: emu.pg.adminUser,
+    password: emu.pg.adminPassword,
+    ssl: { ca: emu.ca },
+  })
+  await client.connect()
+  try {
+    await client.query(sql)
+  } finally {
+    await client.end()
+  }
 }
 
 export async function tokenRequests(emu: Emu, sp: Principal): Promise<number> {

@@ -92,7 +92,14 @@ describe('pg-entra exec', () => {
     expect(psql.code).toBe(0)
 
     const seen = await runCli(
-      ['exec', ...flags, '--', 'sh', '-c', 'echo "$PGSSLMODE $PGUSER $PGHOST $PGPORT ${#PGPASSWORD}"; exit 7'],
+      [
+        'exec',
+        ...flags,
+        '--',
+        'sh',
+        '-c',
+        'echo "$PGSSLMODE $PGUSER $PGHOST $PGPORT $(printf %s "$PGPASSWORD" | wc -c)"; exit 7',
+      ],
       env,
     )
     expect(seen.code).toBe(7)
