@@ -9,6 +9,11 @@ const needs = [
     why: 'the Redis token store is tested against a real server',
   },
   { program: 'psql', debianPackage: 'postgresql-client', why: 'psql (libpq) is tested through the emulator' },
+  {
+    program: '/usr/lib/postgresql/15/bin/pgbench',
+    debianPackage: 'postgresql-contrib',
+    why: 'pgbench, and PostgreSQL 15 for pg_dump 15, are tested through the proxy',
+  },
 ]
 
 const present = (program) => spawnSync(program, ['--version'], { stdio: 'ignore' }).status === 0

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { shortLivedPrincipal, uniqueName } from '../../../../tools/test/emulator.js'
 import type { EntraProxy } from '../../src/proxy/index.js'
 import {
   createOwnSchema,
@@ -14,6 +15,7 @@ import {
   rolloverVerdict,
   runTool,
 } from './_proxy.js'
+import { emulatorOverSystemPostgres } from './_system-postgres.js'
 
 let emu: Emu
 let sp: Principal
@@ -36,20 +38,6 @@ describe('PostgreSQL tools through the proxy', () => {
     expect(run.stderr).toBe('')
     expect(run.stdout.trim()).toBe(sp.roleName)
     expect(run.code).toBe(0)
-  })
-
-  it('pg_dump dumps the role schema', async () => {
-    const env = libpqEnv(proxy, emu, sp.roleName)
-    const create = await runTool(
-      'psql',
-      ['-v', 'ON_ERROR_STOP=1', '-c', 'create table if not exists dumped (id int primary key, note text)'],
-      env,
-    )
-    expect(create.stderr).toBe('')
-    const dump = await runTool('pg_dump', ['--schema-only', '-n', sp.roleName!], env)
-    expect(dump.stderr).toBe('')
-    expect(dump.code).toBe(0)
-    expect(dump.stdout).toMatch(/CREATE TABLE .*dumped/)
   })
 
   it('pgbench -C (a new connection per transaction) for more than three token lifetimes: no failure, current tokens', async () => {
@@ -78,4 +66,42 @@ describe('PostgreSQL tools through the proxy', () => {
       rmSync(dir, { recursive: true, force: true })
     }
   }, 180_000)
+})
+
+describe('pg_dump through the proxy (PostgreSQL 15, as pg_dump 15 requires)', () => {
+  let pg15: Awaited<ReturnType<typeof emulatorOverSystemPostgres>>
+  beforeAll(async () => {
+    pg15 = await emulatorOverSystemPostgres()
+  })
+  afterAll(async () => {
+    await pg15?.stop()
+  })
+
+  it('dumps the schema and the rows of the role', async () => {
+    const emu15 = pg15.emulator
+    const sp15 = await shortLivedPrincipal(emu15, uniqueName('proxy-dump'), 15)
+    await createOwnSchema(emu15, sp15.roleName!)
+    const dumpProxy = await proxyFor(emu15, sp15)
+    try {
+      const env = libpqEnv(dumpProxy, emu15, sp15.roleName)
+      const create = await runTool(
+        'psql',
+        [
+          '-v',
+          'ON_ERROR_STOP=1',
+          '-c',
+          "create table dumped (id int primary key, note text); insert into dumped values (1, 'through the proxy')",
+        ],
+        env,
+      )
+      expect(create.stderr).toBe('')
+      const dump = await runTool('pg_dump', ['-n', sp15.roleName!], env)
+      expect(dump.stderr).toBe('')
+      expect(dump.code).toBe(0)
+      expect(dump.stdout).toMatch(/CREATE TABLE .*dumped/)
+      expect(dump.stdout).toContain('through the proxy')
+    } finally {
+      await dumpProxy.close({ graceMs: 1000 })
+    }
+  })
 })
