@@ -15,6 +15,11 @@ export interface UpstreamTarget {
   /** Lets a server that answers the SSLRequest with N, or whose certificate does not verify, have the token. */
   allowUnverifiedTls: boolean
   connectTimeoutMs: number
+  /**
+   * The last TLS session the server issued on a verified connection, to resume the next one (libpq does not resume:
+   * a proxy that does saves the full handshake on every new connection). Only this target's own sessions go here.
+   */
+  tlsSession?: Buffer
 }
 
 export interface UpstreamConnection {
@@ -71,7 +76,13 @@ function handshake(socket: Socket, target: UpstreamTarget, options: ConnectionOp
       ...options,
       socket,
       ...(isIP(target.host) ? {} : { servername: target.host }),
+      ...(target.tlsSession ? { session: target.tlsSession } : {}),
       rejectUnauthorized: !target.allowUnverifiedTls,
+    })
+    // Kept only once this connection has passed verify(): a resumed session then proves the same verified server.
+    secure.on('session', (session: Buffer) => {
+      if (verifiedSockets.has(secure)) target.tlsSession = session
+      else pendingSessions.set(secure, session)
     })
     const onError = (error: Error) => {
       secure.destroy()
@@ -113,6 +124,11 @@ export async function openUpstream(target: UpstreamTarget): Promise<UpstreamConn
     }
     const secure = await handshake(socket, target, options)
     const verified = verify(secure, target, options)
+    if (verified) {
+      verifiedSockets.add(secure)
+      const pending = pendingSessions.get(secure)
+      if (pending) target.tlsSession = pending
+    }
     if (!verified && !target.allowUnverifiedTls) {
       secure.destroy()
       throw refused(target, 'untrusted-certificate', "the server's certificate did not verify")
@@ -126,10 +142,19 @@ export async function openUpstream(target: UpstreamTarget): Promise<UpstreamConn
   }
 }
 
-/** Whether the chain verified and the certificate names the host (unless the options ask for verify-ca). */
+const verifiedSockets = new WeakSet<TLSSocket>()
+const pendingSessions = new WeakMap<TLSSocket, Buffer>()
+
+/**
+ * Whether the chain verified and the certificate names the host (unless the options ask for verify-ca). A resumed
+ * session carries no certificate: it resumes one this target verified in full (only those are kept), and only the
+ * server holding that session's secret can resume it.
+ */
 function verify(secure: TLSSocket, target: UpstreamTarget, options: ConnectionOptions): boolean {
   if (!secure.authorized) return false
-  const peer = secure.getPeerCertificate(true) as PeerCertificate
+  if (secure.isSessionReused()) return target.tlsSession !== undefined
+  // Not the detailed chain: on a resumed session the server sends no certificates, only the leaf is kept.
+  const peer: PeerCertificate = secure.getPeerCertificate()
   if (!peer || Object.keys(peer).length === 0) return false
   const check = options.checkServerIdentity ?? checkServerIdentity
   const mismatch = check(target.host, peer)
