@@ -69,44 +69,38 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
     if (!user) user = await principalOf(settings.auth)
     params.set('user', user)
     database = params.get('database') || user
-    const upstream = await open(settings)
-    settings.track(upstream.socket)
-    upstream.socket.on('error', () => upstream.socket.destroy())
-    upstream.socket.write(startupMessage(first.packet.readUInt32BE(4), params))
-    for (;;) {
-      const message = await upstream.reader.readMessage().catch((error: unknown) => {
-        throw error instanceof ConnectionClosed
-          ? new Refusal('08006', 'the server closed the connection during login')
-          : error
-      })
-      if (message[0] === AUTHENTICATION) {
-        const method = message.readUInt32BE(5)
-        if (method === AUTH_CLEARTEXT_PASSWORD) {
-          upstream.socket.write(serialize.password(await tokenOf(settings.auth)))
-          continue
-        }
-        if (method === AUTH_OK) {
-          relay(client, reader.detach(), upstream.socket, message, upstream.reader.detach())
-          settings.report({ outcome: 'connected', user, database })
-          return
-        }
-        upstream.socket.destroy()
-        throw new Refusal(
-          '28000',
-          `the server asked for ${authenticationMethods[method] ?? `method ${method}`} authentication; the pg-entra proxy answers only a cleartext password request with an Entra token`,
-          'point the proxy at a server with Microsoft Entra authentication (Azure Database for PostgreSQL)',
-        )
-      }
-      if (message[0] === ERROR_RESPONSE) {
-        // The server's own refusal (a role the token does not map to, an expired token...) goes to the client as is.
-        const { code, message: text } = errorResponseFields(message)
-        upstream.socket.destroy()
-        client.end(message)
-        reader.detach()
-        settings.report({ outcome: 'refused', user, database, code, reason: text })
+    const protocolVersion = first.packet.readUInt32BE(4)
+    // A token the server refuses (28P01/28000) may be one it no longer accepts: once, a fresh token on a new connection.
+    for (let attempt = 1; ; attempt++) {
+      const upstream = await open(settings)
+      settings.track(upstream.socket)
+      upstream.socket.on('error', () => upstream.socket.destroy())
+      upstream.socket.write(startupMessage(protocolVersion, params))
+      let sentToken: string | undefined
+      const outcome = await login(
+        upstream,
+        async () => {
+          sentToken = await tokenOf(settings.auth)
+          return sentToken
+        },
+        (message) => client.write(message),
+      )
+      if (outcome.kind === 'ok') {
+        relay(client, reader.detach(), upstream.socket, outcome.message, upstream.reader.detach())
+        settings.report({ outcome: 'connected', user, database })
         return
       }
-      client.write(message) // NegotiateProtocolVersion, NoticeResponse
+      upstream.socket.destroy()
+      const { code, message: text } = errorResponseFields(outcome.message)
+      if (sentToken !== undefined && attempt === 1 && (code === '28P01' || code === '28000')) {
+        settings.auth.invalidate(sentToken)
+        continue
+      }
+      // The server's own refusal (a role the token does not map to...) goes to the client as it is.
+      client.end(outcome.message)
+      reader.detach()
+      settings.report({ outcome: 'refused', user, database, code, reason: text })
+      return
     }
   } catch (error) {
     reader.detach()
@@ -123,6 +117,40 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
       code: refusal.sqlstate,
       reason: refusal.message,
     })
+  }
+}
+
+/**
+ * The server's side of the login: answers its cleartext password request with `password()`, passes
+ * NegotiateProtocolVersion and notices on to the client, until AuthenticationOk or an ErrorResponse.
+ */
+async function login(
+  upstream: { socket: Socket; reader: FrameReader },
+  password: () => Promise<string>,
+  forward: (message: Buffer) => void = () => {},
+): Promise<{ kind: 'ok' | 'refused'; message: Buffer }> {
+  for (;;) {
+    const message = await upstream.reader.readMessage().catch((error: unknown) => {
+      throw error instanceof ConnectionClosed
+        ? new Refusal('08006', 'the server closed the connection during login')
+        : error
+    })
+    if (message[0] === AUTHENTICATION) {
+      const method = message.readUInt32BE(5)
+      if (method === AUTH_CLEARTEXT_PASSWORD) {
+        upstream.socket.write(serialize.password(await password()))
+        continue
+      }
+      if (method === AUTH_OK) return { kind: 'ok', message }
+      upstream.socket.destroy()
+      throw new Refusal(
+        '28000',
+        `the server asked for ${authenticationMethods[method] ?? `method ${method}`} authentication; the pg-entra proxy answers only a cleartext password request with an Entra token`,
+        'point the proxy at a server with Microsoft Entra authentication (Azure Database for PostgreSQL)',
+      )
+    }
+    if (message[0] === ERROR_RESPONSE) return { kind: 'refused', message }
+    forward(message)
   }
 }
 

@@ -111,6 +111,35 @@ describe('the proxy', () => {
     expect(await tokenRequests(emu, sp)).toBe(1)
   }, 120_000)
 
+  it('a token the server refuses is replaced once: the client logs in on the second try; a role it cannot be is refused', async () => {
+    const { sp } = await principalFor('proxy-retry', 600)
+    let calls = 0
+    const credential = {
+      async getToken() {
+        calls++
+        const token =
+          calls === 1
+            ? await emu.mintToken({ oid: sp.objectId, tid: sp.tenantId, idtyp: 'app' }, { key: 'foreign' })
+            : await emu.token(sp.name)
+        return { token, expiresOnTimestamp: Date.now() + 3_000_000 }
+      },
+    }
+    const proxy = await started(
+      startProxy({ server: { host: emu.pg.host, port: emu.pg.port, ca: emu.ca }, entra: { credential } }),
+    )
+    const c = client(proxy, emu, sp.roleName!)
+    await c.connect()
+    expect((await c.query('select current_user as u')).rows[0].u).toBe(sp.roleName)
+    await c.end()
+    expect(calls).toBe(2)
+    expect((await emu.counters()).pg.byRole[sp.roleName!]).toMatchObject({ accepted: 1, rejected: 1 })
+
+    const nobody = client(proxy, emu, `${sp.roleName}-nobody`)
+    const error = await failureOf(nobody.connect())
+    expect(error.code).toBe('28P01')
+    expect(error.message).toBe(`password authentication failed for user "${sp.roleName}-nobody"`)
+  })
+
   it('refuses to listen on anything but loopback unless told by name', async () => {
     const { sp } = await principalFor('proxy-bind')
     for (const host of ['0.0.0.0', '::', '192.0.2.10', 'db.example.com']) {
