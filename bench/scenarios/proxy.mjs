@@ -1,5 +1,6 @@
 // pgbench through `startProxy()` against pgbench straight to the same front with the token given by hand
-// (PGPASSWORD), in alternating runs: throughput on persistent connections, and the connection rate with -C.
+// (PGPASSWORD), in alternating short runs (median of each: the machine is shared): throughput on persistent
+// connections, and the connection rate with -C.
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -8,6 +9,7 @@ import { promisify } from 'node:util'
 import { entraAuth } from 'pg-entra'
 import { startProxy } from 'pg-entra/proxy'
 import { emit, entraOptions, readConfig } from '../lib/clients.mjs'
+import { median } from '../lib/stats.mjs'
 
 const run = promisify(execFile)
 const config = readConfig()
@@ -67,10 +69,9 @@ try {
         totals[contender].failed += r.failed
       }
     }
-    const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length
     result[mode] = {
-      direct: mean(totals.direct.tps),
-      proxy: mean(totals.proxy.tps),
+      direct: median(totals.direct.tps),
+      proxy: median(totals.proxy.tps),
       failed: totals.direct.failed + totals.proxy.failed,
     }
   }
