@@ -1,10 +1,36 @@
 // pg-entra proxy and pg-entra exec as a user runs them: the built CLI in a child process.
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { cleanEnv, cliPath, runCli, servicePrincipalFlags } from '../integration/_cli.js'
 import { createOwnSchema, principalFor, runTool } from './_proxy.js'
 
 const jwt = /eyJ[\w-]+\.[\w-]+\.[\w-]+/
+
+/** `pg-entra proxy` in a child process, once it prints the address it listens on. */
+async function startCliProxy(args: string[], env: Record<string, string | undefined>) {
+  const child = spawn(process.execPath, [cliPath, 'proxy', ...args], {
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve))
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(stdout)
+      if (match) resolve(Number(match[1]))
+    })
+    void exited.then(() => reject(new Error(`the proxy exited: ${stderr}`)))
+  })
+  return { child, port, exited, stdout: () => stdout, stderr: () => stderr }
+}
 
 describe('pg-entra proxy', () => {
   it('--help shows a working example', async () => {
@@ -16,54 +42,77 @@ describe('pg-entra proxy', () => {
 
   it('serves psql, logs one line per connection without a token, and stops on SIGTERM', async () => {
     const { emu, sp } = await principalFor('cli-proxy')
-    const child = spawn(
-      process.execPath,
+    const proxy = await startCliProxy(
       [
-        cliPath,
-        'proxy',
         ...servicePrincipalFlags(emu, sp),
         '--port',
         '0',
         '--log-connections',
         `host=localhost port=${emu.pg.port} sslrootcert=${emu.caPath}`,
       ],
-      { env: cleanEnv({ AZURE_CLIENT_SECRET: sp.secret }), stdio: ['ignore', 'pipe', 'pipe'] },
+      { AZURE_CLIENT_SECRET: sp.secret },
     )
-    let stdout = ''
-    let stderr = ''
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-    })
-    const exited = new Promise<number | null>((resolve) => child.once('close', resolve))
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString()
-        const match = /listening on 127\.0\.0\.1:(\d+) for localhost:/.exec(stdout)
-        if (match) resolve(Number(match[1]))
-      })
-      void exited.then(() => reject(new Error(`the proxy exited: ${stderr}`)))
-    })
     try {
       const run = await runTool('psql', ['-tAc', 'select current_user'], {
         PGHOST: '127.0.0.1',
-        PGPORT: String(port),
+        PGPORT: String(proxy.port),
         PGUSER: sp.roleName!,
         PGDATABASE: emu.pg.database,
       })
       expect(run.stderr).toBe('')
       expect(run.stdout.trim()).toBe(sp.roleName)
     } finally {
-      child.kill('SIGTERM')
+      proxy.child.kill('SIGTERM')
     }
-    expect(await exited).toBe(0)
-    expect(stderr).toMatch(
+    expect(await proxy.exited).toBe(0)
+    expect(proxy.stderr()).toMatch(
       new RegExp(
         `^\\d{4}-\\d\\d-\\d\\dT\\S+ 127\\.0\\.0\\.1:\\d+ user=${sp.roleName} database=${emu.pg.database} connected$`,
         'm',
       ),
     )
-    expect(stdout).toContain('pg-entra proxy: stopped')
-    expect(stdout + stderr).not.toMatch(jwt)
+    expect(proxy.stdout()).toContain('pg-entra proxy: stopped')
+    expect(proxy.stdout() + proxy.stderr()).not.toMatch(jwt)
+  })
+
+  it('with --local-password-file, --unix-socket and --user: only the password opens it, on a 0600 socket', async () => {
+    const { emu, sp } = await principalFor('cli-proxy-pw')
+    const dir = mkdtempSync(join(tmpdir(), 'pg-entra-cli-proxy-'))
+    const passwordFile = join(dir, 'password')
+    writeFileSync(passwordFile, 'local secret\n', { mode: 0o600 })
+    const socket = join(dir, '.s.PGSQL.7777')
+    const proxy = await startCliProxy(
+      [
+        ...servicePrincipalFlags(emu, sp),
+        '--port',
+        '0',
+        '--unix-socket',
+        socket,
+        '--local-password-file',
+        passwordFile,
+        '--user',
+        sp.roleName!,
+        `postgres://localhost:${emu.pg.port}?sslrootcert=${encodeURIComponent(emu.caPath)}`,
+      ],
+      { AZURE_CLIENT_SECRET: sp.secret },
+    )
+    try {
+      expect(statSync(socket).mode & 0o777).toBe(0o600)
+      const psql = (password: string) =>
+        runTool('psql', ['-h', dir, '-p', '7777', '-d', emu.pg.database, '-tAc', 'select current_user'], {
+          PGUSER: sp.roleName!,
+          PGPASSWORD: password,
+        })
+      const wrong = await psql('not it')
+      expect(wrong.stderr).toContain(`password authentication failed for user "${sp.roleName}"`)
+      const right = await psql('local secret')
+      expect(right.stderr).toBe('')
+      expect(right.stdout.trim()).toBe(sp.roleName)
+    } finally {
+      proxy.child.kill('SIGINT')
+      await proxy.exited
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('refuses a non-loopback --listen without --allow-non-loopback', async () => {
