@@ -1,9 +1,12 @@
 // pg-entra proxy and pg-entra exec as a user runs them: the built CLI in a child process.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { startupMessage } from '../../src/proxy/wire.js'
 import { cleanEnv, cliPath, runCli, servicePrincipalFlags } from '../integration/_cli.js'
 import { createOwnSchema, principalFor, runTool } from './_proxy.js'
 
@@ -113,6 +116,34 @@ describe('pg-entra proxy', () => {
       await proxy.exited
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it('as a managed identity, a client that names no user logs in as the user derived from the token', async () => {
+    const emu = await useEmulator()
+    const mi = await emu.addPrincipal({ kind: 'managedIdentity', name: uniqueName('cli-proxy-mi'), assignment: 'user' })
+    const env = emu.env({ profile: 'managed-identity', principal: mi.name })
+    const proxy = await startCliProxy(
+      ['--port', '0', '--log-connections', `host=localhost port=${emu.pg.port} sslrootcert=${emu.caPath}`],
+      env, // the environment pg-entra-emulator prints for a managed identity: no flags, as on Azure
+    )
+    try {
+      // libpq always names a user: a StartupMessage without one, by hand.
+      const answer = await new Promise<Buffer>((resolve, reject) => {
+        const socket = connect(proxy.port, '127.0.0.1', () =>
+          socket.write(startupMessage(196608, new Map([['database', emu.pg.database]]))),
+        )
+        socket.once('data', (chunk: Buffer) => {
+          socket.destroy()
+          resolve(chunk)
+        })
+        socket.on('error', reject)
+      })
+      expect([answer[0], answer.readUInt32BE(5)]).toEqual([0x52, 0]) // AuthenticationOk
+    } finally {
+      proxy.child.kill('SIGTERM')
+    }
+    expect(await proxy.exited).toBe(0)
+    expect(proxy.stderr()).toContain(`user=${mi.name} database=${emu.pg.database} connected`)
   })
 
   it('refuses a non-loopback --listen without --allow-non-loopback', async () => {
