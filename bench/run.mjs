@@ -320,6 +320,28 @@ const scenarios = {
     }
   },
 
+  async proxy() {
+    const p = await principal('proxy')
+    const settings = { caPath: emulator.caPath, clients: 4, seconds: quick ? 2 : 3, rounds: quick ? 2 : 6 }
+    const r = await runScenario('proxy.mjs', configFor(p, settings))
+    if (r.persistent.failed || r.connect.failed) notes.push(`proxy: pgbench had failed transactions`)
+    const what = `pgbench select 1, ${settings.clients} clients, median of ${settings.rounds} runs of ${settings.seconds} s each`
+    for (const [mode, metric, unit] of [
+      ['persistent', `throughput through pg-entra proxy, persistent connections (${what})`, 'transactions/s'],
+      ['connect', `connection rate through pg-entra proxy, pgbench -C (${what})`, 'connections/s'],
+    ]) {
+      const baseline_name = 'pgbench straight to the front, token by hand (PGPASSWORD)'
+      addRow({
+        scenario: 'proxy',
+        metric,
+        unit,
+        pg_entra: round(r[mode].proxy, 1),
+        baseline: round(r[mode].direct, 1),
+        baseline_name,
+      })
+    }
+  },
+
   async startup() {
     const perRun = quick ? 3 : 5
     const contenders = ['password', 'warm', 'cold', 'credential']

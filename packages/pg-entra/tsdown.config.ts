@@ -17,6 +17,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     cli: 'src/cli/main.ts',
+    proxy: 'src/proxy/index.ts',
     ...Object.fromEntries(adapters.map((name) => [`adapters/${name}`, `src/adapters/${name}.ts`])),
   },
   format: ['esm', 'cjs'],

@@ -16,6 +16,11 @@ const needs = [
     // Debian installs it in /usr/sbin, which is not on every user's PATH
     paths: ['/usr/sbin/pgbouncer'],
   },
+  {
+    program: '/usr/lib/postgresql/15/bin/pgbench',
+    debianPackage: 'postgresql-contrib',
+    why: 'pgbench, and PostgreSQL 15 for pg_dump 15, are tested through the proxy',
+  },
 ]
 
 const present = (program) => spawnSync(program, ['--version'], { stdio: 'ignore' }).status === 0
@@ -29,7 +34,12 @@ if (canInstall) {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
   const update = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env })
   const install = spawnSync('apt-get', ['install', '-y', '-qq', ...packages], { stdio: 'inherit', env })
-  if (update.status === 0 && install.status === 0 && missing.every((n) => [n.program, ...(n.paths ?? [])].some(present))) process.exit(0)
+  if (
+    update.status === 0 &&
+    install.status === 0 &&
+    missing.every((n) => [n.program, ...(n.paths ?? [])].some(present))
+  )
+    process.exit(0)
 }
 for (const n of missing) console.error(`missing: ${n.program} (${n.why})`)
 console.error(`install it first, e.g.: sudo apt-get install -y ${packages.join(' ')}`)

@@ -2,12 +2,14 @@
 import { isPgEntraError } from '../errors/pg-entra-error.js'
 import type { Command, CommandContext } from './command.js'
 import { checkCommand } from './commands/check.js'
+import { execCommand } from './commands/exec.js'
+import { proxyCommand } from './commands/proxy.js'
 import { psqlCommand } from './commands/psql.js'
 import { tokenCommand } from './commands/token.js'
 import { whoamiCommand } from './commands/whoami.js'
 import { Output } from './output.js'
 
-const commands: readonly Command[] = [tokenCommand, whoamiCommand, checkCommand, psqlCommand]
+const commands: readonly Command[] = [tokenCommand, whoamiCommand, checkCommand, psqlCommand, execCommand, proxyCommand]
 
 const help = `Usage: pg-entra <command> [options]
 
@@ -25,7 +27,9 @@ Examples:
   PGPASSWORD="$(pg-entra token)" psql "host=myserver.postgres.database.azure.com user=me@contoso.com"
   pg-entra whoami
   pg-entra check "postgresql://orders-api@myserver.postgres.database.azure.com/orders"
-  pg-entra psql -h myserver.postgres.database.azure.com -d orders`
+  pg-entra psql -h myserver.postgres.database.azure.com -d orders
+  pg-entra exec --host myserver.postgres.database.azure.com -- pg_dump -d orders -f orders.sql
+  pg-entra proxy --port 6432 myserver.postgres.database.azure.com`
 
 export async function main(argv: string[], context: CommandContext): Promise<number> {
   const [name, ...args] = argv

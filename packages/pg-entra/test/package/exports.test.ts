@@ -69,4 +69,23 @@ describe('pg-entra exports', () => {
     const others = CLIENT_PACKAGES.filter((p) => packagesLoaded.has(p))
     expect(others).toEqual([])
   })
+
+  it('pg-entra/proxy exports startProxy alone, from CommonJS and ESM, and loads no client', async () => {
+    const script = `
+      const before = new Set(Object.keys(require.cache))
+      const cjsKeys = Object.keys(require('pg-entra/proxy'))
+      const loaded = Object.keys(require.cache).filter((f) => !before.has(f))
+      import('pg-entra/proxy').then((m) => console.log(JSON.stringify({ loaded, cjsKeys, esmKeys: Object.keys(m) })))
+    `
+    const { stdout } = await run(process.execPath, ['-e', script], { cwd: process.cwd() })
+    const { loaded, cjsKeys, esmKeys } = JSON.parse(stdout) as {
+      loaded: string[]
+      cjsKeys: string[]
+      esmKeys: string[]
+    }
+    expect(esmKeys).toEqual(['startProxy'])
+    expect(cjsKeys).toEqual(['startProxy'])
+    const clients = [...CLIENT_PACKAGES, '@azure/identity']
+    expect(loaded.filter((file) => clients.some((name) => file.includes(`node_modules/${name}/`)))).toEqual([])
+  })
 })

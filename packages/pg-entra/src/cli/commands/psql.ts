@@ -1,12 +1,9 @@
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { homedir, tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { rootCertificates } from 'node:tls'
 import { entraAuth } from '../../auth/entra-auth.js'
 import { PgEntraError } from '../../errors/pg-entra-error.js'
 import { credentialHelp, credentialOptions, entraOptionsFrom, parseCommandArgs } from '../args.js'
 import type { Command } from '../command.js'
+import { libpqHasRootCertificate, writeNodeRootCertificates } from '../root-certificates.js'
 
 const help = `Usage: pg-entra psql [pg-entra options] [--] [psql arguments]
 
@@ -52,11 +49,11 @@ export const psqlCommand: Command = {
     if (env.PGSSLMODE && env.PGSSLMODE !== 'verify-full')
       output.warn(`PGSSLMODE=${env.PGSSLMODE} replaced by verify-full`)
     childEnv.PGSSLMODE = 'verify-full'
-    const trustDir = rootCertificateFile(psqlArgs, childEnv)
+    const removeRoots = rootCertificateFile(psqlArgs, childEnv)
     try {
       return await runPsql(psqlArgs, childEnv)
     } finally {
-      if (trustDir) rmSync(trustDir, { recursive: true, force: true })
+      removeRoots?.()
     }
   },
 }
@@ -155,18 +152,13 @@ function refuseWeakSslMode(args: string[]): void {
   }
 }
 
-/**
- * libpq's verify-full trusts only ~/.postgresql/root.crt unless told otherwise (and older libpq knows no
- * sslrootcert=system): without any of them, give psql the public roots Node trusts, in a file removed afterwards.
- */
-function rootCertificateFile(args: string[], env: Record<string, string | undefined>): string | undefined {
+/** Without any CA for libpq's verify-full, psql gets the public roots Node trusts, in a file removed afterwards. */
+function rootCertificateFile(args: string[], env: Record<string, string | undefined>): (() => void) | undefined {
   if (env.PGSSLROOTCERT || connectionStrings(args).some((value) => value.includes('sslrootcert'))) return undefined
-  if (existsSync(join(homedir(), '.postgresql', 'root.crt'))) return undefined
-  const dir = mkdtempSync(join(tmpdir(), 'pg-entra-psql-'))
-  const file = join(dir, 'root.crt')
-  writeFileSync(file, `${rootCertificates.join('\n')}\n`, { mode: 0o600 })
-  env.PGSSLROOTCERT = file
-  return dir
+  if (libpqHasRootCertificate()) return undefined
+  const roots = writeNodeRootCertificates('pg-entra-psql-')
+  env.PGSSLROOTCERT = roots.file
+  return roots.remove
 }
 
 function runPsql(args: string[], env: Record<string, string | undefined>): Promise<number> {

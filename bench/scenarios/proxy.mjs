@@ -1,0 +1,84 @@
+// pgbench through `startProxy()` against pgbench straight to the same front with the token given by hand
+// (PGPASSWORD), in alternating short runs (median of each: the machine is shared): throughput on persistent
+// connections, and the connection rate with -C.
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { entraAuth } from 'pg-entra'
+import { startProxy } from 'pg-entra/proxy'
+import { emit, entraOptions, readConfig } from '../lib/clients.mjs'
+import { median } from '../lib/stats.mjs'
+
+const run = promisify(execFile)
+const config = readConfig()
+const role = config.principal.roleName
+const dir = mkdtempSync(join(tmpdir(), 'pg-entra-bench-proxy-'))
+const script = join(dir, 'select.sql')
+writeFileSync(script, 'select 1;\n')
+
+const auth = entraAuth(entraOptions(config))
+const proxy = await startProxy({
+  server: { host: config.pg.host, port: config.pg.port, ca: config.ca },
+  entra: auth,
+})
+const token = (await auth.token()).token // the token by hand, as PGPASSWORD="$(pg-entra token)" would
+
+const env = {
+  direct: {
+    PGHOST: config.pg.host,
+    PGPORT: String(config.pg.port),
+    PGSSLMODE: 'verify-full',
+    PGSSLROOTCERT: config.caPath,
+    PGPASSWORD: token,
+  },
+  proxy: { PGHOST: proxy.host, PGPORT: String(proxy.port) },
+}
+
+async function pgbench(contender, connectEach) {
+  const args = ['-n', '-c', String(config.clients), '-j', '2', '-T', String(config.seconds), '-f', script]
+  if (connectEach) args.push('-C')
+  const { stdout } = await run('pgbench', args, {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PGUSER: role,
+      PGDATABASE: config.pg.database,
+      ...env[contender],
+    },
+  })
+  const failed = Number(/number of failed transactions: (\d+)/.exec(stdout)?.[1] ?? 0)
+  const processed = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1])
+  const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1])
+  if (!Number.isFinite(tps) || !Number.isFinite(processed)) throw new Error(`pgbench printed no tps:\n${stdout}`)
+  return { tps, processed, failed }
+}
+
+const result = {}
+try {
+  for (const [mode, connectEach] of [
+    ['persistent', false],
+    ['connect', true],
+  ]) {
+    const totals = { direct: { tps: [], failed: 0 }, proxy: { tps: [], failed: 0 } }
+    for (let round = 0; round < config.rounds; round++) {
+      for (const contender of round % 2 === 0 ? ['direct', 'proxy'] : ['proxy', 'direct']) {
+        const r = await pgbench(contender, connectEach)
+        totals[contender].tps.push(r.tps)
+        totals[contender].failed += r.failed
+      }
+    }
+    result[mode] = {
+      direct: median(totals.direct.tps),
+      proxy: median(totals.proxy.tps),
+      failed: totals.direct.failed + totals.proxy.failed,
+    }
+  }
+} finally {
+  await proxy.close({ graceMs: 1000 })
+  await auth.close()
+  rmSync(dir, { recursive: true, force: true })
+}
+emit(result)
+process.exit(0)

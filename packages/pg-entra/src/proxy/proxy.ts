@@ -1,0 +1,123 @@
+import { createServer, type Server, type Socket } from 'node:net'
+import { allowsUnverifiedTls, entraAuth, isEntraAuth } from '../auth/entra-auth.js'
+import type { EntraAuth } from '../auth/types.js'
+import { resolveEntraSsl } from '../tls/pg-ssl.js'
+import { listenTcp, listenUnix } from './listen.js'
+import { checkListenHost, type ProxyConnectionEvent, type ProxyOptions, serverFields } from './options.js'
+import { runSession } from './session.js'
+import type { UpstreamTarget } from './upstream.js'
+
+export interface EntraProxy {
+  /** The TCP address the proxy listens on. */
+  readonly host: string
+  readonly port: number
+  readonly unixSocket: string | undefined
+  /** The token source every connection shares. */
+  readonly auth: EntraAuth
+  /** Client connections open now. */
+  readonly connections: number
+  /**
+   * Stops accepting connections, lets open sessions finish for `graceMs` (default 10 s), then closes what is left
+   * (and the EntraAuth if the proxy made it). Resolves once every connection is closed.
+   */
+  close(options?: { graceMs?: number }): Promise<void>
+}
+
+const DEFAULT_GRACE_MS = 10_000
+
+/**
+ * A local auth proxy: PostgreSQL clients connect to it on loopback without a password (or with `localPassword`); it
+ * logs in to the server over verified TLS with a current Entra token, then relays bytes. One token source serves
+ * every connection: concurrent logins share one token request, and refresh happens ahead of expiry.
+ */
+export async function startProxy(options: ProxyOptions): Promise<EntraProxy> {
+  const host = options.host ?? '127.0.0.1'
+  checkListenHost(host, options.allowNonLoopback === true)
+  const { fields, ca } = serverFields(options.server)
+  const owned = !isEntraAuth(options.entra)
+  const auth = isEntraAuth(options.entra) ? options.entra : entraAuth(options.entra)
+  const allowUnverifiedTls = options.allowUnverifiedTls ?? allowsUnverifiedTls(auth)
+  const target: UpstreamTarget = {
+    host: fields.host!,
+    port: fields.port ?? 5432,
+    ssl: resolveEntraSsl(ca !== undefined ? { ca } : undefined, fields, allowUnverifiedTls),
+    allowUnverifiedTls,
+    connectTimeoutMs: options.connectTimeoutMs ?? (fields.connectTimeoutSeconds ?? 30) * 1000,
+  }
+
+  const open = new Map<Socket, Set<Socket>>()
+  const report = (client: string, event: Omit<ProxyConnectionEvent, 'time' | 'client'>) => {
+    try {
+      options.onConnection?.({ time: new Date().toISOString(), client, ...event })
+    } catch {
+      // a logger's failure must not break a connection
+    }
+  }
+  const accept = (label: (socket: Socket) => string) => (client: Socket) => {
+    const sockets = new Set<Socket>([client])
+    open.set(client, sockets)
+    client.once('close', () => {
+      open.delete(client)
+      for (const socket of sockets) socket.destroy()
+      drained()
+    })
+    void runSession(client, {
+      auth,
+      target,
+      ...(options.localPassword !== undefined ? { localPassword: options.localPassword } : {}),
+      ...(options.user ? { defaultUser: options.user } : {}),
+      report: (event) => report(label(client), event),
+      track: (socket) => sockets.add(socket),
+    })
+  }
+
+  const servers: Server[] = []
+  const tcpServer = createServer(accept((socket) => `${socket.remoteAddress}:${socket.remotePort}`))
+  servers.push(tcpServer)
+  let drained: () => void = () => {}
+  try {
+    const address = await listenTcp(tcpServer, host, options.port ?? 0)
+    if (options.unixSocket) {
+      const unixServer = createServer(accept(() => 'unix'))
+      servers.push(unixServer)
+      await listenUnix(unixServer, options.unixSocket)
+    }
+    let closing: Promise<void> | undefined
+    return {
+      host: address.host,
+      port: address.port,
+      unixSocket: options.unixSocket,
+      auth,
+      get connections() {
+        return open.size
+      },
+      close({ graceMs = DEFAULT_GRACE_MS } = {}) {
+        closing ??= (async () => {
+          const stopped = Promise.all(
+            servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+          )
+          const allClosed = new Promise<void>((resolve) => {
+            drained = () => {
+              if (open.size === 0) resolve()
+            }
+            drained()
+          })
+          let timer: NodeJS.Timeout | undefined
+          const graceOver = new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, graceMs)
+          })
+          await Promise.race([allClosed, graceOver])
+          clearTimeout(timer)
+          for (const sockets of open.values()) for (const socket of sockets) socket.destroy()
+          await Promise.all([allClosed, stopped])
+          if (owned) await auth.close()
+        })()
+        return closing
+      },
+    }
+  } catch (error) {
+    for (const server of servers) server.close()
+    if (owned) await auth.close()
+    throw error
+  }
+}

@@ -1,0 +1,181 @@
+// The proxy's side towards the server: a TCP connection upgraded to TLS the way libpq's verify-full does it, checked
+// by the proxy itself before anything (a startup packet, a token, a cancel request) is written to it.
+import { isIP, type Socket, connect as tcpConnect } from 'node:net'
+import { type ConnectionOptions, checkServerIdentity, connect, type PeerCertificate, type TLSSocket } from 'node:tls'
+import { serialize } from 'pg-protocol'
+import { PgEntraError } from '../errors/pg-entra-error.js'
+import { type PgSsl, tlsFailure } from '../tls/pg-ssl.js'
+import { FrameReader } from './wire.js'
+
+export interface UpstreamTarget {
+  host: string
+  port: number
+  /** What resolveEntraSsl decided: TLS options, `true` (the system roots), or `false` (no TLS: only when allowed). */
+  ssl: PgSsl
+  /** Lets a server that answers the SSLRequest with N, or whose certificate does not verify, have the token. */
+  allowUnverifiedTls: boolean
+  connectTimeoutMs: number
+  /**
+   * The last TLS session the server issued on a verified connection, to resume the next one (libpq does not resume:
+   * a proxy that does saves the full handshake on every new connection). Only this target's own sessions go here.
+   */
+  tlsSession?: Buffer
+}
+
+export interface UpstreamConnection {
+  socket: Socket
+  /** Bytes the server sent beyond its answer to the SSLRequest (none from a well-behaved server). */
+  reader: FrameReader
+  verified: boolean
+}
+
+/** TLS_REQUIRED naming why (details.reason), for a server that offers no TLS or whose certificate does not verify. */
+function refused(target: UpstreamTarget, reason: string, what: string, cause?: unknown): PgEntraError {
+  return new PgEntraError(
+    'TLS_REQUIRED',
+    `TLS to ${target.host}:${target.port} failed: ${what}; the Entra token was not sent`,
+    {
+      hint:
+        'the proxy sends tokens only over verified TLS: check the server address, and trust its CA with sslrootcert ' +
+        '(Azure Database for PostgreSQL chains to the public roots Node trusts)',
+      details: { host: target.host, port: target.port, reason },
+      ...(cause !== undefined ? { cause } : {}),
+    },
+  )
+}
+
+/** The server could not be reached: no token was involved yet. */
+export class UpstreamUnreachable extends Error {
+  override name = 'UpstreamUnreachable'
+}
+
+function tcp(target: UpstreamTarget): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host: target.host, port: target.port })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new UpstreamUnreachable(`no answer from ${target.host}:${target.port} in time`))
+    }, target.connectTimeoutMs)
+    socket.once('connect', () => {
+      clearTimeout(timer)
+      socket.off('error', onError)
+      socket.setNoDelay(true)
+      resolve(socket)
+    })
+    const onError = (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      reject(new UpstreamUnreachable(`cannot reach ${target.host}:${target.port} (${error.code ?? error.message})`))
+    }
+    socket.once('error', onError)
+  })
+}
+
+function handshake(socket: Socket, target: UpstreamTarget, options: ConnectionOptions): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const secure = connect({
+      ...options,
+      socket,
+      ...(isIP(target.host) ? {} : { servername: target.host }),
+      ...(target.tlsSession ? { session: target.tlsSession } : {}),
+      rejectUnauthorized: !target.allowUnverifiedTls,
+    })
+    // Kept only once this connection has passed verify(): a resumed session then proves the same verified server.
+    secure.on('session', (session: Buffer) => {
+      if (verifiedSockets.has(secure)) target.tlsSession = session
+      else pendingSessions.set(secure, session)
+    })
+    const onError = (error: Error) => {
+      secure.destroy()
+      reject(tlsFailure(error, target) ?? refused(target, 'handshake-failed', 'the TLS handshake failed', error))
+    }
+    secure.once('error', onError)
+    secure.once('secureConnect', () => {
+      secure.off('error', onError)
+      resolve(secure)
+    })
+  })
+}
+
+/**
+ * Opens a connection to the server and negotiates TLS (SSLRequest, 'S', handshake). Unless unverified TLS is allowed,
+ * the chain must verify and the certificate must name the host (an IP host as an IP), checked here as well as by
+ * Node, so that no option merged in from elsewhere can turn verification off.
+ */
+export async function openUpstream(target: UpstreamTarget): Promise<UpstreamConnection> {
+  const socket = await tcp(target)
+  if (target.ssl === false) {
+    if (!target.allowUnverifiedTls) throw refused(target, 'tls-disabled', 'TLS is turned off')
+    return { socket, reader: new FrameReader(socket, 'the server'), verified: false }
+  }
+  const options: ConnectionOptions = target.ssl === true ? {} : target.ssl
+  const reader = new FrameReader(socket, 'the server')
+  try {
+    socket.write(serialize.requestSsl())
+    const answer = await reader.readByte()
+    if (reader.buffered > 0) throw refused(target, 'no-tls-answer', 'the server sent data before TLS')
+    reader.detach()
+    if (answer !== 0x53 /* S */) {
+      if (answer === 0x4e /* N */ && target.allowUnverifiedTls) {
+        return { socket, reader: new FrameReader(socket, 'the server'), verified: false }
+      }
+      throw answer === 0x4e
+        ? refused(target, 'server-offers-no-tls', 'the server does not offer TLS')
+        : refused(target, 'no-tls-answer', 'the server did not negotiate TLS')
+    }
+    const secure = await handshake(socket, target, options)
+    const verified = verify(secure, target, options)
+    if (verified) {
+      verifiedSockets.add(secure)
+      const pending = pendingSessions.get(secure)
+      if (pending) target.tlsSession = pending
+    }
+    if (!verified && !target.allowUnverifiedTls) {
+      secure.destroy()
+      throw refused(target, 'untrusted-certificate', "the server's certificate did not verify")
+    }
+    secure.setNoDelay(true)
+    return { socket: secure, reader: new FrameReader(secure, 'the server'), verified }
+  } catch (error) {
+    reader.detach()
+    socket.destroy()
+    throw error
+  }
+}
+
+const verifiedSockets = new WeakSet<TLSSocket>()
+const pendingSessions = new WeakMap<TLSSocket, Buffer>()
+
+/**
+ * Whether the chain verified and the certificate names the host (unless the options ask for verify-ca). A resumed
+ * session carries no certificate: it resumes one this target verified in full (only those are kept), and only the
+ * server holding that session's secret can resume it.
+ */
+function verify(secure: TLSSocket, target: UpstreamTarget, options: ConnectionOptions): boolean {
+  if (!secure.authorized) return false
+  if (secure.isSessionReused()) return target.tlsSession !== undefined
+  // Not the detailed chain: on a resumed session the server sends no certificates, only the leaf is kept.
+  const peer: PeerCertificate = secure.getPeerCertificate()
+  if (!peer || Object.keys(peer).length === 0) return false
+  const check = options.checkServerIdentity ?? checkServerIdentity
+  const mismatch = check(target.host, peer)
+  if (mismatch && !target.allowUnverifiedTls) {
+    secure.destroy()
+    throw refused(target, 'host-name-mismatch', `the server's certificate does not name host "${target.host}"`)
+  }
+  return mismatch === undefined
+}
+
+/**
+ * Forwards a client's CancelRequest packet, as received, over a new verified connection: the client holds the
+ * server's own BackendKeyData (relayed untouched), so the server finds the backend. Best effort, as in libpq.
+ */
+export async function forwardCancelRequest(target: UpstreamTarget, packet: Buffer): Promise<void> {
+  const { socket, reader } = await openUpstream(target)
+  reader.detach()
+  await new Promise<void>((resolve) => {
+    socket.once('close', () => resolve())
+    socket.once('error', () => resolve())
+    socket.setTimeout(target.connectTimeoutMs, () => socket.destroy())
+    socket.end(packet)
+  })
+}

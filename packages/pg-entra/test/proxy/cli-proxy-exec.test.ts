@@ -1,0 +1,233 @@
+// pg-entra proxy and pg-entra exec as a user runs them: the built CLI in a child process.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { startupMessage } from '../../src/proxy/wire.js'
+import { cleanEnv, cliPath, runCli, servicePrincipalFlags } from '../integration/_cli.js'
+import { createOwnSchema, principalFor, runTool } from './_proxy.js'
+
+const jwt = /eyJ[\w-]+\.[\w-]+\.[\w-]+/
+
+/** `pg-entra proxy` in a child process, once it prints the address it listens on. */
+async function startCliProxy(args: string[], env: Record<string, string | undefined>) {
+  const child = spawn(process.execPath, [cliPath, 'proxy', ...args], {
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve))
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(stdout)
+      if (match) resolve(Number(match[1]))
+    })
+    void exited.then(() => reject(new Error(`the proxy exited: ${stderr}`)))
+  })
+  return { child, port, exited, stdout: () => stdout, stderr: () => stderr }
+}
+
+describe('pg-entra proxy', () => {
+  it('--help shows a working example', async () => {
+    const { code, stdout } = await runCli(['proxy', '--help'])
+    expect(code).toBe(0)
+    expect(stdout).toContain('Usage: pg-entra proxy')
+    expect(stdout).toContain('pg-entra proxy --port 6432 myserver.postgres.database.azure.com')
+  })
+
+  it('serves psql, logs one line per connection without a token, and stops on SIGTERM', async () => {
+    const { emu, sp } = await principalFor('cli-proxy')
+    const proxy = await startCliProxy(
+      [
+        ...servicePrincipalFlags(emu, sp),
+        '--port',
+        '0',
+        '--log-connections',
+        `host=localhost port=${emu.pg.port} sslrootcert=${emu.caPath}`,
+      ],
+      { AZURE_CLIENT_SECRET: sp.secret },
+    )
+    try {
+      const run = await runTool('psql', ['-tAc', 'select current_user'], {
+        PGHOST: '127.0.0.1',
+        PGPORT: String(proxy.port),
+        PGUSER: sp.roleName!,
+        PGDATABASE: emu.pg.database,
+      })
+      expect(run.stderr).toBe('')
+      expect(run.stdout.trim()).toBe(sp.roleName)
+    } finally {
+      proxy.child.kill('SIGTERM')
+    }
+    expect(await proxy.exited).toBe(0)
+    expect(proxy.stderr()).toMatch(
+      new RegExp(
+        `^\\d{4}-\\d\\d-\\d\\dT\\S+ 127\\.0\\.0\\.1:\\d+ user=${sp.roleName} database=${emu.pg.database} connected$`,
+        'm',
+      ),
+    )
+    expect(proxy.stdout()).toContain('pg-entra proxy: stopped')
+    expect(proxy.stdout() + proxy.stderr()).not.toMatch(jwt)
+  })
+
+  it('with --local-password-file, --unix-socket and --user: only the password opens it, on a 0600 socket', async () => {
+    const { emu, sp } = await principalFor('cli-proxy-pw')
+    const dir = mkdtempSync(join(tmpdir(), 'pg-entra-cli-proxy-'))
+    const passwordFile = join(dir, 'password')
+    writeFileSync(passwordFile, 'local secret\n', { mode: 0o600 })
+    const socket = join(dir, '.s.PGSQL.7777')
+    const proxy = await startCliProxy(
+      [
+        ...servicePrincipalFlags(emu, sp),
+        '--port',
+        '0',
+        '--unix-socket',
+        socket,
+        '--local-password-file',
+        passwordFile,
+        '--user',
+        sp.roleName!,
+        `postgres://localhost:${emu.pg.port}?sslrootcert=${encodeURIComponent(emu.caPath)}`,
+      ],
+      { AZURE_CLIENT_SECRET: sp.secret },
+    )
+    try {
+      expect(statSync(socket).mode & 0o777).toBe(0o600)
+      const psql = (password: string) =>
+        runTool('psql', ['-h', dir, '-p', '7777', '-d', emu.pg.database, '-tAc', 'select current_user'], {
+          PGUSER: sp.roleName!,
+          PGPASSWORD: password,
+        })
+      const wrong = await psql('not it')
+      expect(wrong.stderr).toContain(`password authentication failed for user "${sp.roleName}"`)
+      const right = await psql('local secret')
+      expect(right.stderr).toBe('')
+      expect(right.stdout.trim()).toBe(sp.roleName)
+    } finally {
+      proxy.child.kill('SIGINT')
+      await proxy.exited
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('as a managed identity, a client that names no user logs in as the user derived from the token', async () => {
+    const emu = await useEmulator()
+    const mi = await emu.addPrincipal({ kind: 'managedIdentity', name: uniqueName('cli-proxy-mi'), assignment: 'user' })
+    const env = emu.env({ profile: 'managed-identity', principal: mi.name })
+    const proxy = await startCliProxy(
+      ['--port', '0', '--log-connections', `host=localhost port=${emu.pg.port} sslrootcert=${emu.caPath}`],
+      env, // the environment pg-entra-emulator prints for a managed identity: no flags, as on Azure
+    )
+    try {
+      // libpq always names a user: a StartupMessage without one, by hand.
+      const answer = await new Promise<Buffer>((resolve, reject) => {
+        const socket = connect(proxy.port, '127.0.0.1', () =>
+          socket.write(startupMessage(196608, new Map([['database', emu.pg.database]]))),
+        )
+        socket.once('data', (chunk: Buffer) => {
+          socket.destroy()
+          resolve(chunk)
+        })
+        socket.on('error', reject)
+      })
+      expect([answer[0], answer.readUInt32BE(5)]).toEqual([0x52, 0]) // AuthenticationOk
+    } finally {
+      proxy.child.kill('SIGTERM')
+    }
+    expect(await proxy.exited).toBe(0)
+    expect(proxy.stderr()).toContain(`user=${mi.name} database=${emu.pg.database} connected`)
+  })
+
+  it('refuses a non-loopback --listen without --allow-non-loopback', async () => {
+    const { code, stderr } = await runCli(['proxy', '--listen', '0.0.0.0', 'myserver.postgres.database.azure.com'])
+    expect(code).toBe(2)
+    expect(stderr).toMatch(/^INVALID_OPTION: refusing to listen on 0\.0\.0\.0: not a loopback address\nhint: /)
+  })
+})
+
+describe('pg-entra exec', () => {
+  it('--help shows a working example', async () => {
+    const { code, stdout } = await runCli(['exec', '--help'])
+    expect(code).toBe(0)
+    expect(stdout).toContain('Usage: pg-entra exec')
+    expect(stdout).toContain('-- pg_dump -Fc -f orders.dump')
+  })
+
+  it('runs psql with the token in its environment only, and passes exit codes and signals on', async () => {
+    const { emu, sp } = await principalFor('cli-exec')
+    const where = ['--host', 'localhost', '--port', String(emu.pg.port), '--database', emu.pg.database]
+    const flags = [...servicePrincipalFlags(emu, sp), ...where, '--user', sp.roleName!, '--sslrootcert', emu.caPath]
+    const env = { AZURE_CLIENT_SECRET: sp.secret }
+    const psql = await runCli(['exec', ...flags, '--', 'psql', '-tAc', 'select current_user'], env)
+    expect(psql.stderr).toBe('')
+    expect(psql.stdout.trim()).toBe(sp.roleName)
+    expect(psql.code).toBe(0)
+
+    const seen = await runCli(
+      [
+        'exec',
+        ...flags,
+        '--',
+        'sh',
+        '-c',
+        'echo "$PGSSLMODE $PGUSER $PGHOST $PGPORT $(printf %s "$PGPASSWORD" | wc -c)"; exit 7',
+      ],
+      env,
+    )
+    expect(seen.code).toBe(7)
+    const [mode, user, host, port, length] = seen.stdout.trim().split(' ')
+    expect([mode, user, host, port]).toEqual(['verify-full', sp.roleName, 'localhost', String(emu.pg.port)])
+    expect(Number(length)).toBeGreaterThan(500)
+
+    const killed = await runCli(['exec', ...flags, '--', 'sh', '-c', 'kill -TERM $$'], env)
+    expect(killed.code).toBe(128 + 15)
+    for (const run of [psql, seen, killed]) expect(run.stdout + run.stderr).not.toMatch(jwt)
+  })
+
+  it('--url-env gives tools that read a URL one with the token and sslmode=verify-full', async () => {
+    const { emu, sp } = await principalFor('cli-exec-url')
+    await createOwnSchema(emu, sp.roleName!)
+    const url = `postgres://${sp.roleName}@localhost:${emu.pg.port}/${emu.pg.database}?sslrootcert=${encodeURIComponent(emu.caPath)}`
+    const run = await runCli(
+      [
+        'exec',
+        ...servicePrincipalFlags(emu, sp),
+        '--url',
+        url,
+        '--url-env',
+        'DATABASE_URL',
+        '--',
+        'sh',
+        '-c',
+        'psql "$DATABASE_URL" -tAc "select current_user, ssl from pg_stat_ssl where pid = pg_backend_pid()"',
+      ],
+      { AZURE_CLIENT_SECRET: sp.secret },
+    )
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    expect(run.stdout.trim()).toMatch(new RegExp(`^${sp.roleName}\\|`))
+  })
+
+  it('refuses a weak sslmode and a password in --url before fetching a token', async () => {
+    const weak = await runCli([
+      'exec',
+      '--url',
+      'postgres://me@myserver/db?sslmode=require&uselibpqcompat=true',
+      '--',
+      'true',
+    ])
+    expect(weak.code).toBe(2)
+    expect(weak.stderr).toMatch(/^TLS_REQUIRED: /)
+    const withPassword = await runCli(['exec', '--url', 'postgres://me:pw@myserver/db', '--', 'true'])
+    expect(withPassword.code).toBe(2)
+    expect(withPassword.stderr).toMatch(/^INVALID_OPTION: --url carries a password/)
+  })
+})
