@@ -19,7 +19,7 @@ interface Snippet {
   twin?: string
 }
 
-export function snippetsOf(file: string, text: string): Snippet[] {
+function snippetsOf(file: string, text: string): Snippet[] {
   const lines = text.split('\n')
   const found: Snippet[] = []
   for (let i = 0; i < lines.length; i++) {
