@@ -132,7 +132,12 @@ export async function runExampleThroughRollovers(
 ): Promise<RolloverRun> {
   const { tokenLifetimeSeconds = 10, durationSeconds = 27, connectionLifetimeSeconds = 2 } = options
   const emulator = await useEmulator()
-  const name = uniqueName(`ex-${example}`)
+  const name = uniqueName(
+    `ex-${example
+      .replace(/\/main\.ts$/, '')
+      .replace(/[^A-Za-z0-9-]+/g, '-')
+      .replace(/^-+/, '')}`,
+  )
   const principal = await emulator.addPrincipal({ kind: 'servicePrincipal', name })
   await emulator.knobs.set({ principals: { [name]: { tokenLifetimeSeconds } } })
   const role = principal.roleName ?? name

@@ -7,5 +7,7 @@ export default defineConfig({
   platform: 'node',
   target: 'node20',
   clean: true,
+  // Maps without the sources embedded: stack traces still name src/ files and lines, at a fraction of the size.
   sourcemap: true,
+  outputOptions: { sourcemapExcludeSources: true },
 })

@@ -1,4 +1,5 @@
 import { PgEntraError } from '../errors/pg-entra-error.js'
+import { closestName } from '../shared/did-you-mean.js'
 import type { EntraAuthOptions } from './types.js'
 
 type Check = (value: unknown) => string | undefined
@@ -98,13 +99,12 @@ export function validateEntraAuthOptions(input: unknown): EntraAuthOptions {
   const options = input as Record<string, unknown>
   for (const key of Object.keys(options)) {
     if (!knownKeys.includes(key as keyof EntraAuthOptions)) {
-      const near = knownKeys.find((k) => k.toLowerCase() === key.toLowerCase().replace(/[_-]/g, ''))
+      const documented = knownKeys.filter((k) => k !== 'clock' && k !== 'random')
+      const near = closestName(key, documented)
       throw invalid(
         key,
         `unknown Entra option "${key}"`,
-        near
-          ? `did you mean "${near}"?`
-          : `known options: ${knownKeys.filter((k) => k !== 'clock' && k !== 'random').join(', ')}`,
+        near ? `did you mean "${near}"?` : `known options: ${documented.join(', ')}`,
       )
     }
   }

@@ -61,6 +61,11 @@ export class Output {
   }
 
   /** A PgEntraError as `code: message` and `hint: ...`; anything else by its message only. Never a stack. */
+  /** `hint: text` on stderr, as after an error: what to do next. */
+  hint(text: string): void {
+    this.streams.stderr.write(`${this.err.dim('hint:')} ${text}\n`)
+  }
+
   error(error: unknown): void {
     const { red, dim } = this.err
     if (isPgEntraError(error)) {

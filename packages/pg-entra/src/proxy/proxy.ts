@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net'
-import { allowsUnverifiedTls, entraAuth, isEntraAuth } from '../auth/entra-auth.js'
+import { entraAuth, isEntraAuth } from '../auth/entra-auth.js'
 import type { EntraAuth } from '../auth/types.js'
 import { resolveEntraSsl } from '../tls/pg-ssl.js'
 import { listenTcp, listenUnix } from './listen.js'
@@ -36,7 +36,7 @@ export async function startProxy(options: ProxyOptions): Promise<EntraProxy> {
   const { fields, ca } = serverFields(options.server)
   const owned = !isEntraAuth(options.entra)
   const auth = isEntraAuth(options.entra) ? options.entra : entraAuth(options.entra)
-  const allowUnverifiedTls = options.allowUnverifiedTls ?? allowsUnverifiedTls(auth)
+  const allowUnverifiedTls = options.allowUnverifiedTls ?? auth.allowUnverifiedTls
   const target: UpstreamTarget = {
     host: fields.host!,
     port: fields.port ?? 5432,

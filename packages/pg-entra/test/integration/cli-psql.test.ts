@@ -62,7 +62,27 @@ describe('pg-entra psql', () => {
       AZURE_CLIENT_SECRET: sp.secret,
     })
     expect(stderr).toContain(`password authentication failed for user "${role}"`)
+    // Then what `pg-entra check` would say: the statement that creates the role for this token's principal.
+    const hint = stderr.split('\n').find((line) => line.startsWith('hint: '))
+    expect(hint).toBe(
+      `hint: the server refused the token for role "${role}" (token principal: servicePrincipal oid ${sp.objectId}). ` +
+        'If the role does not exist, an Entra admin connected to the postgres database creates it for this principal: ' +
+        `select * from pgaadauth_create_principal_with_oid('${role}', '${sp.objectId}', 'service', false, false); ` +
+        'If it exists, it is mapped to another principal: connect as the role of this one (pg-entra whoami). ' +
+        `pg-entra check --user ${role} runs every step.`,
+    )
+    expect(stderr).not.toContain(sp.secret!)
     expect(code).toBe(2)
+  })
+
+  it('a failure that is not a refused login gets no role hint', async () => {
+    const { code, stderr } = await runCli(
+      ['psql', ...spFlags(), '--', conninfo(` user=${sp.roleName}`), '-c', 'select * from no_such_table'],
+      { AZURE_CLIENT_SECRET: sp.secret },
+    )
+    expect(stderr).toContain('relation "no_such_table" does not exist')
+    expect(stderr).not.toContain('hint: the server refused')
+    expect(code).toBe(1)
   })
 
   it('a service principal without a user: USER_NOT_DERIVABLE with the hint, psql not started', async () => {

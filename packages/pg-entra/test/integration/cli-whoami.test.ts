@@ -40,6 +40,21 @@ describe('pg-entra whoami', () => {
     expect(stdout).toMatch(/^database role +\(not in the token: .*--user/m)
   })
 
+  it('a service principal with PGUSER: the role is PGUSER, as with --user, and --user wins over it', async () => {
+    const fromEnv = await runCli(['whoami', ...spFlags()], { AZURE_CLIENT_SECRET: sp.secret, PGUSER: 'billing-api' })
+    expect(fromEnv.stderr).toBe('')
+    expect(fromEnv.code).toBe(0)
+    expect(fromEnv.stdout).toMatch(/^database role +billing-api$/m)
+    expect(fromEnv.stdout).toContain(
+      `select * from pgaadauth_create_principal_with_oid('billing-api', '${sp.objectId}', 'service', false, false);`,
+    )
+    const both = await runCli(['whoami', ...spFlags(), '--user', 'orders-api', '--json'], {
+      AZURE_CLIENT_SECRET: sp.secret,
+      PGUSER: 'billing-api',
+    })
+    expect(JSON.parse(both.stdout)).toMatchObject({ role: 'orders-api' })
+  })
+
   it('a managed identity: the role is its name, from the token', async () => {
     const env = emulator.env({ profile: 'managed-identity', principal: mi.name })
     const { code, stdout, stderr } = await runCli(['whoami'], env)

@@ -84,6 +84,26 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs: numbe
   return check()
 }
 
+/**
+ * Takes `auth`'s first token before the measured part of a test, retrying a first attempt that timed out. The first
+ * token of a process costs far more than a refresh (loading @azure/identity, then OpenID metadata and a token over
+ * TLS): on a busy machine it can outlive a `requestTimeoutMs` sized for refreshes, and the machine's speed must decide
+ * nothing in a test. Call it before any fault is injected.
+ */
+export async function takeFirstToken(auth: { token(): Promise<unknown> }): Promise<void> {
+  await import('@azure/identity')
+  const taken = await eventually(
+    () =>
+      auth.token().then(
+        () => true,
+        () => false,
+      ),
+    120_000,
+    1_000,
+  )
+  if (!taken) throw new Error('no first token within 120 s: is the emulator up? (EMULATOR_LOG=1 prints its log)')
+}
+
 /** Records every unhandled rejection in this process while installed. */
 export function recordUnhandledRejections() {
   const seen: unknown[] = []

@@ -19,6 +19,7 @@ import {
   seenBy,
   sleep,
   spOptions,
+  takeFirstToken,
   within,
 } from './_reliability.js'
 
@@ -76,6 +77,7 @@ async function faultsWhileCached(emu: Emu, mode: FailureMode) {
     if (event.type === 'refresh-failed') duringFailedRefresh.push(connect())
   })
   try {
+    await takeFirstToken(auth)
     await pool.query('select 1')
     const firstTokenId = (await seenBy(emu, sp)).issued.at(-1)?.tokenId
     await emu.knobs.failNext({ mode, count, principal: sp.name, retryAfterSeconds: 1 })
@@ -145,6 +147,7 @@ async function faultsPastExpiry(emu: Emu, mode: FailureMode) {
   const auth = entraAuth(entraOptions(emu, sp, mode))
   const { pool, errors } = connectingPool(emu, sp.roleName!, auth)
   try {
+    await takeFirstToken(auth)
     await pool.query('select 1')
     const { expiresOnTimestamp } = await auth.token()
     await emu.knobs.failNext({ mode, count: 100_000, principal: sp.name, retryAfterSeconds: 1 })

@@ -14,6 +14,7 @@ import {
   seenBy,
   sleep,
   spOptions,
+  takeFirstToken,
 } from './_reliability.js'
 
 const SEED = Number(process.env.SOAK_SEED ?? 20261128)
@@ -35,7 +36,7 @@ afterAll(() => unhandled.uninstall())
 
 describe('soak', () => {
   it(`a churning pool through ten rollovers of ${TOKEN_LIFETIME_SECONDS} s tokens with random Entra faults (seed ${SEED})`, {
-    timeout: DURATION_MS + 60_000,
+    timeout: DURATION_MS + 180_000,
   }, async () => {
     // One generator per stream, so that a seed replays the same fault sequence whatever the timing.
     const faultRandom = seededRandom(SEED)
@@ -57,6 +58,7 @@ describe('soak', () => {
     const injected: string[] = []
     let queries = 0
     try {
+      await takeFirstToken(auth)
       await pool.query('select 1')
       const deadline = Date.now() + DURATION_MS
       const worker = async () => {

@@ -111,7 +111,7 @@ describe.each(Object.keys(clients))('redisCache with %s', (name) => {
     expect(pttl).toBeLessThanOrEqual(10 * 60_000)
 
     await cache.set(token({ key: OTHER_KEY, expiresOnTimestamp: Date.now() + 150 }))
-    await expect.poll(() => raw('EXISTS', `${prefix}token:${sha256(OTHER_KEY)}`), { timeout: 5_000 }).toBe(0)
+    await expect.poll(() => raw('EXISTS', `${prefix}token:${sha256(OTHER_KEY)}`), { timeout: 30_000 }).toBe(0)
     expect(await cache.get(OTHER_KEY)).toBeUndefined()
   })
 
@@ -269,7 +269,7 @@ describe.each(Object.keys(clients))('redisCache with %s', (name) => {
       const { client, raw } = await connect()
       const first = await store(client).acquireLease(KEY, 100)
       expect(first).toBeDefined()
-      await expect.poll(() => raw('EXISTS', `${prefix}lease:${sha256(KEY)}`), { timeout: 5_000 }).toBe(0)
+      await expect.poll(() => raw('EXISTS', `${prefix}lease:${sha256(KEY)}`), { timeout: 30_000 }).toBe(0)
       const second = await store(client).acquireLease(KEY, 30_000)
       expect(second).toBeDefined()
 
@@ -301,7 +301,7 @@ describe.each(Object.keys(clients))('redisCache with %s', (name) => {
 
       await server.start() // an empty Redis: --save '' keeps nothing
       // A client that queued the lease's SET while Redis was down replays it now: its release follows it.
-      await expect.poll(() => cache.acquireLease(KEY, 30_000), { timeout: 5_000 }).toBeDefined()
+      await expect.poll(() => cache.acquireLease(KEY, 30_000), { timeout: 30_000 }).toBeDefined()
       // node-redis replays the set it queued while Redis was down: the later token must outlive it.
       const renewed = token({ expiresOnTimestamp: Date.now() + 2 * HOUR })
       await expect
@@ -329,10 +329,10 @@ describe.each(Object.keys(clients))('redisCache with %s', (name) => {
           )
         }
       })()
-      await expect.poll(() => outcomes.hit, { timeout: 5_000 }).toBeGreaterThan(0)
+      await expect.poll(() => outcomes.hit, { timeout: 30_000 }).toBeGreaterThan(0)
       await server.stop()
       const missesBefore = outcomes.miss
-      await expect.poll(() => outcomes.miss, { timeout: 5_000 }).toBeGreaterThan(missesBefore)
+      await expect.poll(() => outcomes.miss, { timeout: 30_000 }).toBeGreaterThan(missesBefore)
       await server.start()
       await cache.set(token())
       const hitsBefore = outcomes.hit

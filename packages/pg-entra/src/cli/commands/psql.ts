@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process'
 import { entraAuth } from '../../auth/entra-auth.js'
 import { PgEntraError } from '../../errors/pg-entra-error.js'
+import { createRoleSql, quoteLiteral } from '../../identity/role-statement.js'
+import type { TokenIdentity } from '../../shared/identity.js'
 import { credentialHelp, credentialOptions, entraOptionsFrom, parseCommandArgs } from '../args.js'
 import type { Command } from '../command.js'
 import { libpqHasRootCertificate, writeNodeRootCertificates } from '../root-certificates.js'
@@ -36,12 +38,14 @@ export const psqlCommand: Command = {
       output.line(help)
       return 0
     }
-    if (psqlArgs.some((arg) => psqlInfoFlags.has(arg))) return runPsql(psqlArgs, env)
+    if (psqlArgs.some((arg) => psqlInfoFlags.has(arg))) return (await runPsql(psqlArgs, env)).code
     refuseWeakSslMode(psqlArgs)
     const auth = entraAuth(entraOptionsFrom(values))
     const childEnv: Record<string, string | undefined> = { ...env }
+    let identity: TokenIdentity | undefined
     try {
       childEnv.PGPASSWORD = (await auth.token()).token
+      identity = await auth.identity().catch(() => undefined)
       if (!userGiven(psqlArgs, env)) childEnv.PGUSER = await auth.principal()
     } finally {
       await auth.close()
@@ -51,7 +55,10 @@ export const psqlCommand: Command = {
     childEnv.PGSSLMODE = 'verify-full'
     const removeRoots = rootCertificateFile(psqlArgs, childEnv)
     try {
-      return await runPsql(psqlArgs, childEnv)
+      const { code, stderrStart } = await runPsql(psqlArgs, childEnv, { captureStderr: true })
+      const hint = code === 2 ? refusalHint(stderrStart, identity) : undefined
+      if (hint) output.hint(hint)
+      return code
     } finally {
       removeRoots?.()
     }
@@ -161,9 +168,29 @@ function rootCertificateFile(args: string[], env: Record<string, string | undefi
   return roots.remove
 }
 
-function runPsql(args: string[], env: Record<string, string | undefined>): Promise<number> {
+/** How much of psql's stderr is kept to recognise a refused login (it comes first; a session may print far more). */
+const STDERR_KEPT = 8_192
+
+/**
+ * Runs psql, its stdin and stdout the terminal's. With `captureStderr`, stderr is passed through as it comes and its
+ * start kept, so that a refused login can be explained afterwards.
+ */
+function runPsql(
+  args: string[],
+  env: Record<string, string | undefined>,
+  { captureStderr = false } = {},
+): Promise<{ code: number; stderrStart: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(env.PG_ENTRA_PSQL || 'psql', args, { stdio: 'inherit', env })
+    const child = spawn(env.PG_ENTRA_PSQL || 'psql', args, {
+      stdio: captureStderr ? ['inherit', 'inherit', 'pipe'] : 'inherit',
+      env,
+    })
+    let stderrStart = ''
+    child.stderr?.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk)
+      if (stderrStart.length < STDERR_KEPT)
+        stderrStart += chunk.toString('utf8').slice(0, STDERR_KEPT - stderrStart.length)
+    })
     // psql handles Ctrl-C itself (it cancels the running query); this process only waits for it.
     const ignore = () => {}
     process.on('SIGINT', ignore)
@@ -176,9 +203,33 @@ function runPsql(args: string[], env: Record<string, string | undefined>): Promi
         }),
       )
     })
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
       process.removeListener('SIGINT', ignore)
-      resolve(code ?? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1))
+      resolve({ code: code ?? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1), stderrStart })
     })
   })
+}
+
+/**
+ * What to do after psql's login was refused with the token (exit code 2 and a FATAL password or token refusal):
+ * the statement that creates the role for this principal, as `pg-entra check` gives it. Undefined for other failures.
+ */
+export function refusalHint(stderr: string, identity: TokenIdentity | undefined): string | undefined {
+  const refused = /FATAL:\s+password authentication failed for user "([^"]+)"/.exec(stderr)
+  const tokenRefused = /FATAL:.*(access token|AAD_AUTH_TOKENTYPE)/.exec(stderr)
+  if (!refused && !tokenRefused) return undefined
+  const role = refused?.[1]
+  if (!role) return 'the server refused the token; pg-entra check runs every step and says which one fails'
+  const statement =
+    (identity && createRoleSql(identity, role)) ??
+    `select * from pgaadauth_create_principal(${quoteLiteral(role)}, false, false);`
+  const principal = identity
+    ? `${identity.kind}${identity.upn ? ` ${identity.upn}` : ''}${identity.objectId ? ` oid ${identity.objectId}` : ''}`
+    : 'unknown'
+  return (
+    `the server refused the token for role "${role}" (token principal: ${principal}). If the role does not exist, an ` +
+    `Entra admin connected to the postgres database creates it for this principal: ${statement} If it exists, it is ` +
+    `mapped to another principal: connect as the role of this one (pg-entra whoami). pg-entra check --user ${role} ` +
+    'runs every step.'
+  )
 }

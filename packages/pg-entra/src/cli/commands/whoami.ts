@@ -10,7 +10,8 @@ Shows the identity behind the token (kind, name, object id, tenant, expiry), the
 and the SQL an Entra admin runs on Azure (in the postgres database) to create that role.
 
 Options:
-  --user <role>                 the role to connect as (a service principal's token carries no name)
+  --user <role>                 the role to connect as (default: PGUSER, else the name in the token; a service
+                                principal's token carries none)
   --json                        print the same as JSON
   --help                        show this help
 
@@ -25,7 +26,7 @@ export const whoamiCommand: Command = {
   name: 'whoami',
   summary: 'show the identity behind the token and the role it connects as',
   help,
-  async run(args, { output }) {
+  async run(args, { output, env }) {
     const { values } = parseCommandArgs('whoami', {
       args,
       options: { ...credentialOptions, user: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } },
@@ -37,7 +38,7 @@ export const whoamiCommand: Command = {
     const auth = entraAuth(entraOptionsFrom(values))
     try {
       const identity = await auth.identity()
-      const role = values.user ?? identity.databaseUser
+      const role = values.user ?? (env.PGUSER || undefined) ?? identity.databaseUser
       const sql = createRoleSql(identity, role)
       if (values.json) {
         output.json({ ...identityJson(identity), role: role ?? null, createRoleSql: sql ?? null, scope: auth.scope })
@@ -58,7 +59,10 @@ export const whoamiCommand: Command = {
             : `${formatTime(identity.expiresOn)} (in ${formatDuration(identity.expiresOn - Date.now())})`,
         ],
         ['scope', auth.scope],
-        ['database role', role ?? dim('(not in the token: choose one and pass it as the user, e.g. --user my-app)')],
+        [
+          'database role',
+          role ?? dim('(not in the token: choose one and pass it as the user, e.g. --user my-app or PGUSER)'),
+        ],
       ]
       for (const [label, value] of rows) if (value !== undefined) output.line(`${label.padEnd(17)}${value}`)
       if (sql) {
