@@ -18,6 +18,7 @@ import {
 } from '../identity/credential.js'
 import type { AccessToken, GetTokenOptions, TokenCredential } from '../shared/access-token.js'
 import { systemClock } from '../shared/clock.js'
+import { recordLoginRefused } from '../telemetry/login.js'
 import { createTelemetry, type Telemetry } from '../telemetry/telemetry.js'
 import { abandonLogin, assertPgCallerVerified, pgCallerOf, watchForRefusal } from '../tls/pg-caller.js'
 import { createTokenSource } from '../token/token-source.js'
@@ -201,7 +202,12 @@ export function createEntraAuth(
     try {
       if (caller && !allowUnverifiedTls) assertPgCallerVerified(caller)
       const { token } = await source.get()
-      if (caller) watchForRefusal(caller, () => auth.invalidate(token))
+      if (caller) {
+        watchForRefusal(caller, (sqlState) => {
+          recordLoginRefused(telemetry, { sqlState })
+          auth.invalidate(token)
+        })
+      }
       return token
     } catch (error) {
       if (caller) abandonLogin(caller)

@@ -1,10 +1,12 @@
 // What a failed pg login means, said once for every pg-based adapter: TLS trouble before the token was sent, a token
 // the server refused (with the statement that maps the principal to the role), or a network fault with its fix.
+import { telemetryOf } from '../auth/entra-auth.js'
 import type { EntraAuth } from '../auth/types.js'
 import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
 import { redact } from '../errors/redact.js'
 import { createRoleSql, quoteLiteral } from '../identity/role-statement.js'
 import type { TokenIdentity } from '../shared/identity.js'
+import { recordLoginRetried } from '../telemetry/login.js'
 import { isRefusalOfToken } from '../tls/pg-caller.js'
 import { tlsFailure } from '../tls/pg-ssl.js'
 
@@ -74,15 +76,17 @@ async function tokenRefused(error: Error & { code: string }, target: LoginTarget
     ? `${identity.kind}${identity.upn ? ` ${identity.upn}` : ''}${identity.objectId ? ` oid ${identity.objectId}` : ''}`
     : 'unknown'
   const serverSaid = redactTokens(error.message)
+  const azureSays = refusalHint(serverSaid)
   return new PgEntraError(
     'TOKEN_REFUSED',
     `the database refused the Entra token for role "${role}" (${error.code}: ${serverSaid}); token principal: ${principal}`,
     {
       hint:
+        azureSays ??
         `make sure role "${role}" exists and is mapped to this principal. If it does not exist: connected to the ` +
-        `postgres database as an Entra admin, run ${statement} If it exists for another principal, connect as this ` +
-        `principal's own role (pg-entra whoami shows it)${identity?.objectId ? `, or map it to object id ${identity.objectId}` : ''}. ` +
-        `If it is this principal's, check that the token's tenant and audience are the server's (pg-entra check).`,
+          `postgres database as an Entra admin, run ${statement} If it exists for another principal, connect as this ` +
+          `principal's own role (pg-entra whoami shows it)${identity?.objectId ? `, or map it to object id ${identity.objectId}` : ''}. ` +
+          `If it is this principal's, check that the token's tenant and audience are the server's (pg-entra check).`,
       cause: compactCause(error),
       details: {
         role,
@@ -93,6 +97,31 @@ async function tokenRefused(error: Error & { code: string }, target: LoginTarget
       },
     },
   )
+}
+
+/** What to do about one of Azure Database for PostgreSQL's own refusal texts (the emulator's README lists them). */
+const AZURE_REFUSALS: [RegExp, string][] = [
+  [
+    /access token has expired/i,
+    "the server saw an expired token: check this machine's clock (and the token endpoint's); pg-entra hands out tokens well before expiry",
+  ],
+  [
+    /does not have a valid audience claim/i,
+    'the token is for another resource: leave scope unset, or use cloud (public, china, usgov) matching the server',
+  ],
+  [
+    /error occurred while validating the access token/i,
+    "the server could not validate the token (signature, issuer or tenant): check that tenantId and cloud are the server's",
+  ],
+  [/access token has invalid format/i, 'the password is not an Entra access token: check the credential and scope'],
+  [
+    /AAD_AUTH_TOKENTYPE/i,
+    "the role is mapped to another kind of principal (a user's role given an app's token, or the reverse): connect as a role created for this principal (pg-entra whoami shows its kind and object id)",
+  ],
+]
+
+function refusalHint(serverSaid: string): string | undefined {
+  return AZURE_REFUSALS.find(([text]) => text.test(serverSaid))?.[1]
 }
 
 /** The server's words without a token it may quote (a JWT by shape; the redaction module knows the rest). */
@@ -126,6 +155,7 @@ export async function connectRetryingRefusal<T>(
     return await connect()
   } catch (error) {
     if (!(isLoginRefusal(error) && isRefusalOfToken(error))) throw await explainLoginFailure(error, target)
+    recordLoginRetried(telemetryOf(target.auth), { sqlState: error.code })
   }
   try {
     return await connect()

@@ -1,10 +1,11 @@
 // The proxy's side towards the server: a TCP connection upgraded to TLS the way libpq's verify-full does it, checked
 // by the proxy itself before anything (a startup packet, a token, a cancel request) is written to it.
 import { isIP, type Socket, connect as tcpConnect } from 'node:net'
-import { type ConnectionOptions, checkServerIdentity, connect, type PeerCertificate, type TLSSocket } from 'node:tls'
+import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls'
 import { serialize } from 'pg-protocol'
 import { PgEntraError } from '../errors/pg-entra-error.js'
 import { type PgSsl, tlsFailure } from '../tls/pg-ssl.js'
+import { wireProblem } from '../tls/wire.js'
 import { FrameReader } from './wire.js'
 
 export interface UpstreamTarget {
@@ -123,7 +124,7 @@ export async function openUpstream(target: UpstreamTarget): Promise<UpstreamConn
         : refused(target, 'no-tls-answer', 'the server did not negotiate TLS')
     }
     const secure = await handshake(socket, target, options)
-    const verified = verify(secure, target, options)
+    const verified = verify(secure, target)
     if (verified) {
       verifiedSockets.add(secure)
       const pending = pendingSessions.get(secure)
@@ -146,23 +147,18 @@ const verifiedSockets = new WeakSet<TLSSocket>()
 const pendingSessions = new WeakMap<TLSSocket, Buffer>()
 
 /**
- * Whether the chain verified and the certificate names the host (unless the options ask for verify-ca). A resumed
- * session carries no certificate: it resumes one this target verified in full (only those are kept), and only the
- * server holding that session's secret can resume it.
+ * Whether the socket passes the one wire check every token goes through (TLS, chain verified, the certificate naming
+ * the host; an IP host as an IP). A resumed session carries no certificate: it resumes one this target verified in
+ * full (only those are kept), and only the server holding that session's secret can resume it.
  */
-function verify(secure: TLSSocket, target: UpstreamTarget, options: ConnectionOptions): boolean {
-  if (!secure.authorized) return false
-  if (secure.isSessionReused()) return target.tlsSession !== undefined
-  // Not the detailed chain: on a resumed session the server sends no certificates, only the leaf is kept.
-  const peer: PeerCertificate = secure.getPeerCertificate()
-  if (!peer || Object.keys(peer).length === 0) return false
-  const check = options.checkServerIdentity ?? checkServerIdentity
-  const mismatch = check(target.host, peer)
-  if (mismatch && !target.allowUnverifiedTls) {
+function verify(secure: TLSSocket, target: UpstreamTarget): boolean {
+  if (secure.isSessionReused()) return secure.authorized && target.tlsSession !== undefined
+  const problem = wireProblem(secure, target.host)
+  if (problem?.kind === 'host-mismatch' && !target.allowUnverifiedTls) {
     secure.destroy()
     throw refused(target, 'host-name-mismatch', `the server's certificate does not name host "${target.host}"`)
   }
-  return mismatch === undefined
+  return problem === undefined
 }
 
 /**

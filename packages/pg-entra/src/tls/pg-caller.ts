@@ -50,11 +50,11 @@ const refusalsOfTokens = new WeakSet<object>()
  * Calls `onRefused` if the server answers this login with 28P01/28000, so that a token the server refused is not
  * handed to the next connection (whichever client opens it: ORMs with their own pools included).
  */
-export function watchForRefusal(caller: PgCaller, onRefused: () => void): void {
+export function watchForRefusal(caller: PgCaller, onRefused: (sqlState: string) => void): void {
   caller.connection.once('errorMessage', (message) => {
     if (typeof message?.code !== 'string' || !AUTH_REFUSED.has(message.code)) return
     refusalsOfTokens.add(message)
-    onRefused()
+    onRefused(message.code)
   })
 }
 

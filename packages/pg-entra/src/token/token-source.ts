@@ -488,11 +488,11 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
    * (leaseWaitMs) until it expires. The stores bound their own calls.
    */
   function releaseLease(lease: Lease): void {
-    Promise.resolve()
-      .then(() => lease.release())
-      .catch((error: unknown) => {
-        if (!closed) warn('release the refresh lease', error)
-      })
+    const release = () => Promise.resolve().then(() => lease.release())
+    const operation = STORE_OPERATIONS['release the refresh lease']
+    void (instrumentation ? instrumentation.storeCall(operation, release) : release()).catch((error: unknown) => {
+      if (!closed) warn('release the refresh lease', error)
+    })
   }
 
   /** A store call bounded by storeTimeoutMs; a failure or timeout is a CACHE_ERROR warning and counts as a miss. */
