@@ -271,13 +271,14 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
         // Another process may have refreshed and let go of the lease between our read and our lease.
         if (lease && (await readStore()) === 'fresh') return
         if (leasing.heldElsewhere) {
-          const adopted = await waitForLeaseHolder()
-          instrumentation?.leaseOutcome(adopted ? 'adopted' : 'wait_timed_out')
-          if (adopted) return
+          const waited = await waitForLeaseHolder()
+          instrumentation?.leaseOutcome(waited.adopted ? 'adopted' : 'wait_timed_out')
+          if (waited.adopted) return
+          lease = waited.lease
           // The holder is slow: while our token stays usable, look again soon rather than add to the load on
-          // Entra; with nothing usable left (or the holder gone), fetch ourselves.
+          // Entra; with nothing usable left (or the lease now ours), fetch ourselves.
           const now = clock.now()
-          if (current && isUsable(current, now + leaseWaitMs + leasePollMs)) {
+          if (!lease && current && isUsable(current, now + leaseWaitMs + leasePollMs)) {
             scheduleAttempt(now + leasePollMs)
             return
           }
@@ -454,23 +455,39 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     if (discard) await storeCall('remove a refused token', () => discard(storeKey, stored.token))
   }
 
-  async function tryLease(): Promise<{ lease?: Lease; heldElsewhere: boolean }> {
+  async function tryLease(record = true): Promise<{ lease?: Lease; heldElsewhere: boolean }> {
     const acquire = store.acquireLease?.bind(store)
     if (!acquire) return { heldElsewhere: false }
     const result = await storeCall('acquire the refresh lease', () => acquire(storeKey, leaseTtlMs))
-    instrumentation?.leaseOutcome(!result.ok ? 'failed' : result.value ? 'acquired' : 'held_elsewhere')
+    if (record) instrumentation?.leaseOutcome(!result.ok ? 'failed' : result.value ? 'acquired' : 'held_elsewhere')
     if (!result.ok) return { heldElsewhere: false }
     return result.value ? { lease: result.value, heldElsewhere: false } : { heldElsewhere: true }
   }
 
-  /** Another process holds the lease: re-read the store for its token, for at most leaseWaitMs. */
-  async function waitForLeaseHolder(): Promise<boolean> {
-    const deadline = clock.now() + leaseWaitMs
-    while (!closed && clock.now() < deadline) {
-      await inFlight.pause(Math.min(leasePollMs, deadline - clock.now()))
-      if ((await readStore()) === 'fresh') return true
+  /**
+   * Another process holds the lease: re-read the store for its token. Past leaseWaitMs, each look also asks for the
+   * lease: while its holder still has it (a slow request, as on a loaded machine, not a dead process) this process
+   * goes on waiting, never longer than the lease lives (the holder's own request timeout bounds it); once the holder
+   * lets go without leaving a token, or its lease expires, the lease is this process's and it fetches.
+   */
+  async function waitForLeaseHolder(): Promise<{ adopted: true } | { adopted: false; lease?: Lease }> {
+    const started = clock.now()
+    const patience = started + leaseWaitMs
+    const limit = started + leaseTtlMs
+    while (!closed && clock.now() < limit) {
+      await inFlight.pause(Math.min(leasePollMs, limit - clock.now()))
+      if ((await readStore()) === 'fresh') return { adopted: true }
+      if (clock.now() < patience) continue
+      const again = await tryLease(false)
+      if (again.lease) {
+        if ((await readStore()) !== 'fresh') return { adopted: false, lease: again.lease }
+        releaseLease(again.lease)
+        return { adopted: true }
+      }
+      if (!again.heldElsewhere) return { adopted: false } // the store cannot say: fetch on our own
+      if (current && isUsable(current, clock.now() + leasePollMs)) return { adopted: false }
     }
-    return false
+    return { adopted: false }
   }
 
   /** Writes the token just accepted for other processes, then lets go of the lease. */

@@ -66,7 +66,9 @@ describe('pg-entra exports', () => {
         return match ? [match[match.length - 1]!.replace(/^node_modules\/|\/$/g, '')] : []
       }),
     )
-    const others = CLIENT_PACKAGES.filter((p) => packagesLoaded.has(p))
+    // pg-entra/knex extends Knex's own pg client class, so it loads Knex itself (an app importing it has Knex loaded).
+    const own: Record<string, string> = { knex: 'knex' }
+    const others = CLIENT_PACKAGES.filter((p) => packagesLoaded.has(p) && p !== own[name])
     expect(others).toEqual([])
   })
 

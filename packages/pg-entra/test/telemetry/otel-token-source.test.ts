@@ -214,9 +214,15 @@ describe('the shared store', () => {
     leases.set(KEY, clock.now() + 60 * minute)
     const otel = capture()
     const credential = scriptedCredential(clock)
-    const tokens = source(credential, providers(otel), { store, leaseWaitMs: 2 * second, leasePollMs: 500 })
+    const tokens = source(credential, providers(otel), {
+      store,
+      leaseWaitMs: 2 * second,
+      leasePollMs: 500,
+      requestTimeoutMs: 4 * second,
+      storeTimeoutMs: second,
+    })
     const pending = tokens.get()
-    await clock.advanceAsync(2 * second)
+    await clock.advanceAsync(6 * second) // the lease, held all along, lives requestTimeoutMs + 2 storeTimeoutMs
     expect((await pending).token).toBe('token-1')
     const points = (await otel.metric('pg_entra.lease.outcomes'))?.points ?? []
     expect(points.map((point) => [point.attributes['pg_entra.lease.outcome'], point.value])).toEqual([

@@ -159,18 +159,40 @@ describe('a shared store', () => {
     expect(log.slice(-2)).toEqual(['set token-2', 'release'])
   })
 
-  it('makes a caller with no token wait for the lease holder only briefly, then fetch itself', async () => {
+  it('makes a caller with no token wait while the lease is held, at most as long as a lease lives, then fetch itself', async () => {
     const { store, leases } = leasingStore(clock)
     leases.set('tenant/client/scope', clock.now() + 60 * minute) // a holder that never writes
     const credential = scriptedCredential(clock)
-    const tokenSource = source(credential, { store, leaseWaitMs: 3 * second, leasePollMs: 500 })
+    // A lease lives requestTimeoutMs + 2 storeTimeoutMs: how long a holder may legitimately take.
+    const tokenSource = source(credential, {
+      store,
+      leaseWaitMs: 3 * second,
+      leasePollMs: 500,
+      requestTimeoutMs: 10 * second,
+      storeTimeoutMs: second,
+    })
     const pending = tokenSource.get()
-    await clock.advanceAsync(3 * second - 1)
+    await clock.advanceAsync(12 * second - 1) // past leaseWaitMs: the lease is still held, so it waits on
     expect(credential.calls).toBe(0)
     expect((await settled(pending)).state).toBe('pending')
-    await clock.advanceAsync(1)
+    await clock.advanceAsync(500)
     expect((await pending).token).toBe('token-1')
     expect(credential.calls).toBe(1)
+  })
+
+  it('takes the lease and fetches as soon as a slow holder lets go without a token', async () => {
+    const { store, leases } = leasingStore(clock)
+    leases.set('tenant/client/scope', clock.now() + 60 * minute)
+    const credential = scriptedCredential(clock)
+    const tokenSource = source(credential, { store, leaseWaitMs: 3 * second, leasePollMs: 500 })
+    const pending = tokenSource.get()
+    await clock.advanceAsync(5 * second)
+    expect(credential.calls).toBe(0) // still held after leaseWaitMs: no second request to Entra
+    leases.delete('tenant/client/scope') // the holder's request failed; it let go
+    await clock.advanceAsync(500)
+    expect((await pending).token).toBe('token-1')
+    expect(credential.calls).toBe(1)
+    expect(leases.has('tenant/client/scope')).toBe(false) // and it let go of the lease it took, once done
   })
 
   it("a waiter takes the holder's token as soon as it appears in the store", async () => {
