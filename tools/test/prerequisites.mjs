@@ -29,7 +29,12 @@ if (canInstall) {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
   const update = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env })
   const install = spawnSync('apt-get', ['install', '-y', '-qq', ...packages], { stdio: 'inherit', env })
-  if (update.status === 0 && install.status === 0 && missing.every((n) => [n.program, ...(n.paths ?? [])].some(present))) process.exit(0)
+  if (
+    update.status === 0 &&
+    install.status === 0 &&
+    missing.every((n) => [n.program, ...(n.paths ?? [])].some(present))
+  )
+    process.exit(0)
 }
 for (const n of missing) console.error(`missing: ${n.program} (${n.why})`)
 console.error(`install it first, e.g.: sudo apt-get install -y ${packages.join(' ')}`)
