@@ -1,10 +1,12 @@
 // npm run bench: every scenario against baselines measured in the same run, on one pg-entra-emulator.
 // Prints a table and writes bench/results.json. Timing is only ever compared within this run.
+import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { guardPath, runMany, runScenario } from './lib/child.mjs'
 import { redisAvailable, startRedis } from './lib/redis.mjs'
 import { median, percentile, round, summarize } from './lib/stats.mjs'
@@ -407,6 +409,24 @@ const scenarios = {
       })
     }
   },
+}
+
+// The front's relay against PostgreSQL's own TLS: pgbench -S on persistent connections, in a process of its own
+// (it starts its own upstream with TLS on, which the emulator's public API does not offer).
+scenarios.throughput = async () => {
+  const script = join(here, '..', 'packages', 'emulator', 'bench', 'front-throughput.ts')
+  const { stdout } = await promisify(execFile)(process.execPath, ['--require', guardPath, '--import', 'tsx', script], {
+    env: { ...process.env, BENCH_SECONDS: quick ? '5' : '15' },
+  })
+  const result = JSON.parse(stdout.trim().split('\n').pop())
+  addRow({
+    scenario: 'throughput',
+    metric: `pgbench -S, ${result.clients} persistent connections, through the emulator's front`,
+    unit: 'transactions/s',
+    pg_entra: result.frontTps,
+    baseline: result.directTps,
+    baseline_name: 'the same pgbench straight to the upstream over TLS',
+  })
 }
 
 const benchStarted = Date.now()

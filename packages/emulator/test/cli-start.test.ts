@@ -159,7 +159,10 @@ describe('usage and errors', () => {
       [['start', '--token-lifetime', 'soon'], /^BAD_ARGUMENTS: --token-lifetime must be/],
       [['token', '--bogus'], /^BAD_ARGUMENTS: /],
       [['token'], /^NO_RUNNING_EMULATOR: /],
-      [['token', '--url', 'http://127.0.0.1:9/x'], /^EMULATOR_UNREACHABLE: /],
+      [
+        ['token', '--url', 'http://127.0.0.1:9/x'],
+        /^EMULATOR_NOT_RUNNING: the emulator at http:\/\/127.0.0.1:9 is not running/,
+      ],
       [['frobnicate'], /^BAD_ARGUMENTS: unknown command/],
     ] as const
     for (const [args, pattern] of cases) {

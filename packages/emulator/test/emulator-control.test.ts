@@ -98,7 +98,7 @@ describe('connectEmulator', () => {
       code: 'PRINCIPAL_EXISTS',
     })
     await expect(remote.knobs.failNext({ mode: 'explode' as never })).rejects.toMatchObject({ code: 'INVALID_KNOB' })
-    await expect(connectEmulator('http://127.0.0.1:9/nothing')).rejects.toMatchObject({ code: 'EMULATOR_UNREACHABLE' })
+    await expect(connectEmulator('http://127.0.0.1:9/nothing')).rejects.toMatchObject({ code: 'EMULATOR_NOT_RUNNING' })
     await expect(connectEmulator('not a url')).rejects.toMatchObject({ code: 'INVALID_CONTROL_URL' })
     await expect(connectEmulator(em.controlUrl.replace(/\/[^/]+$/, '/wrong-key'))).rejects.toMatchObject({
       code: 'NOT_FOUND',

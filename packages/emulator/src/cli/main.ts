@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { isEmulatorError } from '../env.js'
 import { runStart } from './start.js'
+import { runStatus, runStop } from './stop.js'
 import { runToken } from './token.js'
 
 const HELP = `Usage: pg-entra-emulator <command> [options]
@@ -10,6 +11,9 @@ Azure account. Only loopback addresses are used.
 
 Commands:
   start    start the emulator, print the environment an application needs, run until interrupted
+           (or, with --detach, return once it is ready)
+  stop     stop an emulator started with start [--detach] [--name NAME]
+  status   say whether an emulator is running
   token    print a fresh token for a principal of a running emulator
 
 Run \`pg-entra-emulator <command> --help\` for its options.
@@ -24,6 +28,8 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   if (command === 'start') return runStart(rest, io)
   if (command === 'token') return runToken(rest, io)
+  if (command === 'stop') return runStop(rest, io)
+  if (command === 'status') return runStatus(rest, io)
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     if (command === undefined) {
       io.stderr.write(HELP)

@@ -1,14 +1,18 @@
 // `pg-entra-emulator start`: run an emulator with a default directory, print the environment, run until signalled.
+import { writeFile } from 'node:fs/promises'
 import { DISCOVERY_WARNING, EmulatorError } from '../env.js'
 import type { PrincipalSpec, Profile } from '../types.js'
 import { parseCommandArgs, positiveInteger } from './args.js'
-import { removeStateFile, stateFilePath, writeStateFile } from './state-file.js'
+import { startDetached } from './detach.js'
+import { parentGone } from './parent-watch.js'
+import { claimStateFile, DEFAULT_NAME, readStateFile, removeStateFile, stateFilePath } from './state-file.js'
 
 export const START_HELP = `Usage: pg-entra-emulator start [options]
 
 Starts Entra ID (HTTPS, with its own CA), managed-identity endpoints and an Azure-like PostgreSQL on 127.0.0.1,
-prints the environment an application needs on stdout, and runs until interrupted (Ctrl-C or SIGTERM).
-Progress goes to stderr.
+prints the environment an application needs on stdout, and runs until interrupted (Ctrl-C or SIGTERM) or until
+the process that started it goes away. Progress goes to stderr. With --detach it returns once the emulator is
+ready and leaves it running until \`pg-entra-emulator stop\`.
 
 Options:
   --profile NAME         managed-identity (default): IDENTITY_ENDPOINT + IDENTITY_HEADER, as on App Service
@@ -20,6 +24,11 @@ Options:
   --pgbouncer            also a PgBouncer port, like Azure's 6432: the same Entra check, then Debian's pgbouncer
                          in transaction mode (PG_ENTRA_EMULATOR_PGBOUNCER_PORT); needs the pgbouncer package
   --json                 print one JSON object of variable names to values instead of export lines
+  --name NAME            instance name (default "default"): its state file, for token, status and stop
+  --detach               return once ready; the emulator runs on until \`pg-entra-emulator stop [--name NAME]\`,
+                         its log in the state directory (NAME.log)
+  --write-env PATH       also write the printed environment to PATH (mode 0600; not --env-file, which Node 20
+                         takes for itself wherever it appears on its command line)
   -h, --help             this help
 
 The default directory holds one system-assigned managed identity and one service principal with a secret,
@@ -27,6 +36,8 @@ each with an admin database role (member of azure_pg_admin, which may create in 
 pgaadauth_create_principal_with_oid.
 
 Examples:
+  pg-entra-emulator start --detach --write-env emulator.env && . ./emulator.env   # CI: then
+  pg-entra-emulator stop
   pg-entra-emulator start > emulator.env &     # runs until stopped; the export lines land in emulator.env
   until [ -s emulator.env ]; do sleep 1; done; . ./emulator.env
   pg-entra-emulator start --json > env.json &
@@ -81,6 +92,11 @@ export async function runStart(
       'token-lifetime': { type: 'string' },
       pgbouncer: { type: 'boolean' },
       json: { type: 'boolean' },
+      name: { type: 'string' },
+      detach: { type: 'boolean' },
+      'write-env': { type: 'string' },
+      // internal: the process `--detach` starts
+      'detached-child': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     'pg-entra-emulator start --help',
@@ -98,6 +114,21 @@ export async function runStart(
     )
   }
   const tokenLifetimeSeconds = positiveInteger('--token-lifetime', values['token-lifetime'])
+  // A detached emulator's parent reads its first line and goes; a foreground one's may be killed: writes to their
+  // pipes must not kill the emulator (EPIPE) before it has stopped PostgreSQL and removed its state file.
+  process.stdout.on('error', () => {})
+  process.stderr.on('error', () => {})
+  const name = values.name ?? DEFAULT_NAME
+  const statePath = stateFilePath(name)
+  await refuseIfRunning(statePath)
+  if (values.detach) {
+    const env = await startDetached(args, statePath)
+    const text = formatEnv(env, values.json ?? false)
+    if (values['write-env']) await writeFile(values['write-env'], text, { mode: 0o600 })
+    io.stdout.write(text)
+    io.stderr.write(`pg-entra-emulator: running detached; stop it with: pg-entra-emulator stop --name ${name}\n`)
+    return 0
+  }
   const principals = defaultDirectory(profile, values.principal)
   const started = Date.now()
   io.stderr.write('pg-entra-emulator: starting Entra ID, managed identity endpoints and PostgreSQL...\n')
@@ -110,7 +141,6 @@ export async function runStart(
     log: (line) => io.stderr.write(`pg-entra-emulator: ${line}\n`),
   })
   let stopping: Promise<void> | undefined
-  const statePath = stateFilePath()
   const stop = () => {
     stopping ??= (async () => {
       io.stderr.write('pg-entra-emulator: stopping...\n')
@@ -122,24 +152,42 @@ export async function runStart(
   try {
     const principal = profile === 'managed-identity' ? principals[0] : principals[1]
     const env = emulator.env({ profile, principal: (principal as { name: string }).name })
-    await writeStateFile(statePath, {
+    await claimStateFile(statePath, {
+      name,
       controlUrl: emulator.controlUrl,
       pid: process.pid,
       profile,
       principal: (principal as { name: string }).name,
       startedAt: new Date().toISOString(),
+      env,
     })
     if (profile === 'service-principal') io.stderr.write(`${DISCOVERY_WARNING}\n`)
     io.stderr.write(
       `pg-entra-emulator: ready in ${Date.now() - started} ms; state in ${statePath}; Ctrl-C to stop\n` +
         `pg-entra-emulator: a token for PGUSER: pg-entra-emulator token --principal ${env.PGUSER}\n`,
     )
-    io.stdout.write(formatEnv(env, values.json ?? false))
+    const text = formatEnv(env, values.json ?? false)
+    if (values['write-env']) await writeFile(values['write-env'], text, { mode: 0o600 })
+    io.stdout.write(text)
   } catch (e) {
     await stop()
     throw e
   }
-  await takeOverSignals()
+  // `--detach`'s child outlives its parent on purpose; a foreground emulator does not (npm exec keeps SIGTERM)
+  const watching = values['detached-child'] ? undefined : parentGone()
+  await Promise.race([takeOverSignals(), ...(watching ? [watching.gone] : [])])
+  watching?.cancel()
   await stop()
   return 0
+}
+
+async function refuseIfRunning(statePath: string): Promise<void> {
+  const running = await readStateFile(statePath).catch(() => undefined)
+  if (running) {
+    throw new EmulatorError(
+      'EMULATOR_ALREADY_RUNNING',
+      `an emulator named "${running.name ?? DEFAULT_NAME}" is already running (pid ${running.pid}, state in ${statePath})`,
+      'stop it with `pg-entra-emulator stop`, or start another with --name NAME',
+    )
+  }
 }

@@ -1,24 +1,43 @@
-// Where `start` records the running emulator, so that `token` in another shell finds it.
+// Where `start` records a running emulator, one file per instance name, so that `token`, `status` and `stop` in
+// another shell find it. A file whose emulator still runs is never overwritten.
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { EmulatorError } from '../env.js'
 
 export interface StateFile {
+  name: string
   controlUrl: string
   pid: number
   profile: string
   principal: string
   startedAt: string
+  /** what `start` printed, so that `start --detach` and `status` can print it again */
+  env?: Record<string, string>
 }
 
-export function stateFilePath(env: NodeJS.ProcessEnv = process.env): string {
+export const DEFAULT_NAME = 'default'
+
+/** PG_ENTRA_EMULATOR_STATE names the file outright; otherwise one file per instance name in the user's cache. */
+export function stateFilePath(name: string = DEFAULT_NAME, env: NodeJS.ProcessEnv = process.env): string {
   if (env.PG_ENTRA_EMULATOR_STATE) return env.PG_ENTRA_EMULATOR_STATE
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || name.startsWith('.')) {
+    throw new EmulatorError('BAD_ARGUMENTS', `invalid instance name "${name}"`, 'use letters, digits, ".", "_" or "-"')
+  }
   const cache = env.XDG_CACHE_HOME || join(homedir(), '.cache')
-  return join(cache, 'pg-entra-emulator', 'current.json')
+  return join(cache, 'pg-entra-emulator', `${name}.json`)
 }
 
-export async function writeStateFile(path: string, state: StateFile): Promise<void> {
+/** Records this process's emulator; refuses while the file describes another emulator that still runs. */
+export async function claimStateFile(path: string, state: StateFile): Promise<void> {
+  const current = await readStateFile(path).catch(() => undefined)
+  if (current && current.pid !== state.pid) {
+    throw new EmulatorError(
+      'EMULATOR_ALREADY_RUNNING',
+      `an emulator named "${current.name ?? state.name}" is already running (pid ${current.pid}, state in ${path})`,
+      'stop it with `pg-entra-emulator stop`, or start another with --name NAME',
+    )
+  }
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
   await writeFile(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 })
 }
@@ -29,7 +48,7 @@ export async function removeStateFile(path: string, pid: number): Promise<void> 
   if (current?.pid === pid) await rm(path, { force: true })
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
@@ -61,7 +80,7 @@ export async function readStateFile(path: string): Promise<StateFile> {
   if (!alive(state.pid)) {
     throw new EmulatorError(
       'NO_RUNNING_EMULATOR',
-      `the emulator recorded in ${path} (pid ${state.pid}) is no longer running`,
+      `the emulator recorded in ${path} (pid ${state.pid}) is not running`,
       'start one with `pg-entra-emulator start`',
     )
   }

@@ -1,7 +1,7 @@
 // `pg-entra-emulator token`: a fresh token for a principal of a running emulator.
 import { connectEmulator } from '../control/client.js'
 import { parseCommandArgs, positiveInteger } from './args.js'
-import { readStateFile, stateFilePath } from './state-file.js'
+import { DEFAULT_NAME, readStateFile, stateFilePath } from './state-file.js'
 
 export const TOKEN_HELP = `Usage: pg-entra-emulator token [options]
 
@@ -12,7 +12,8 @@ Options:
   --principal NAME     the principal (default: the one PGUSER names in the emulator's printed environment)
   --lifetime S         token lifetime in seconds (default: the emulator's)
   --url URL            the emulator's control URL (default: $PG_ENTRA_EMULATOR_URL, else the state file
-                       ~/.cache/pg-entra-emulator/current.json that \`start\` writes)
+                       ~/.cache/pg-entra-emulator/NAME.json that \`start\` writes)
+  --name NAME          the instance \`start --name\` started (default "default")
   -h, --help           this help
 
 Examples:
@@ -30,6 +31,7 @@ export async function runToken(
       principal: { type: 'string' },
       lifetime: { type: 'string' },
       url: { type: 'string' },
+      name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     'pg-entra-emulator token --help',
@@ -39,8 +41,8 @@ export async function runToken(
     return 0
   }
   const lifetimeSeconds = positiveInteger('--lifetime', values.lifetime)
-  const fromEnv = values.url ?? process.env.PG_ENTRA_EMULATOR_URL
-  const state = fromEnv ? undefined : await readStateFile(stateFilePath())
+  const fromEnv = values.url ?? (values.name ? undefined : process.env.PG_ENTRA_EMULATOR_URL)
+  const state = fromEnv ? undefined : await readStateFile(stateFilePath(values.name ?? DEFAULT_NAME))
   const controlUrl = fromEnv ?? (state as { controlUrl: string }).controlUrl
   const emulator = await connectEmulator(controlUrl)
   const principal = values.principal ?? state?.principal ?? process.env.PGUSER ?? emulator.env().PGUSER

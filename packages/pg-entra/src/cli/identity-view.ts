@@ -23,5 +23,14 @@ export function identityJson(identity: TokenIdentity) {
     audience: identity.audience ?? null,
     issuer: identity.issuer ?? null,
     expiresOn: identity.expiresOn === undefined ? null : new Date(identity.expiresOn).toISOString(),
+    groups: identity.groups,
   }
+}
+
+/** The token's groups for one line: how many, and the first few object ids. */
+export function groupsLine(identity: TokenIdentity, shown = 3): string | undefined {
+  const { groups } = identity
+  if (groups.length === 0) return undefined
+  const more = groups.length > shown ? `, +${groups.length - shown} more` : ''
+  return `${groups.length} (${groups.slice(0, shown).join(', ')}${more})`
 }

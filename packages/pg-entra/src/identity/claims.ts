@@ -65,6 +65,7 @@ export function identityFromClaims(claims: Claims): TokenIdentity {
       : text(claims, 'aud'),
     issuer: text(claims, 'iss'),
     expiresOn: seconds(claims, 'exp'),
+    groups: Array.isArray(claims.groups) ? claims.groups.filter((g): g is string => typeof g === 'string') : [],
   }
 }
 

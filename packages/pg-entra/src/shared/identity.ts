@@ -12,4 +12,6 @@ export interface TokenIdentity {
   audience: string | undefined
   issuer: string | undefined
   expiresOn: number | undefined
+  /** Object ids in the token's `groups` claim: a member may connect as a group's role with its own token. */
+  groups: string[]
 }

@@ -83,6 +83,24 @@ describe('pg-entra whoami', () => {
     })
   })
 
+  it("a group member: the token's groups, and that it may connect as a group's role", async () => {
+    const group = await emulator.addPrincipal({ kind: 'group', name: uniqueName('cli-whoami-group') })
+    const member = await emulator.addPrincipal({
+      kind: 'servicePrincipal',
+      name: uniqueName('cli-whoami-member'),
+      groups: [group.name],
+    })
+    const flags = servicePrincipalFlags(emulator, member)
+    const { code, stdout } = await runCli(['whoami', ...flags, '--user', group.name], {
+      AZURE_CLIENT_SECRET: member.secret,
+    })
+    expect(code).toBe(0)
+    expect(stdout).toMatch(new RegExp(`^groups +1 \\(${group.objectId}\\)$`, 'm'))
+    expect(stdout).toContain("may also connect as that group's role with this token")
+    const json = await runCli(['whoami', ...flags, '--json'], { AZURE_CLIENT_SECRET: member.secret })
+    expect(JSON.parse(json.stdout)).toMatchObject({ groups: [group.objectId] })
+  })
+
   it('a wrong secret: code and hint, exit 2', async () => {
     const { code, stdout, stderr } = await runCli(['whoami', ...spFlags()], { AZURE_CLIENT_SECRET: 'not-the-secret' })
     expect(code).toBe(2)

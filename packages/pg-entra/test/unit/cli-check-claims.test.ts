@@ -50,4 +50,17 @@ describe('check: claims against the user name', () => {
       'sp; connects as "orders_api", which the server must map to this oid',
     )
   })
+
+  it("a group member may connect as a group's role: a warning naming the token's groups, not USER_MISMATCH", () => {
+    const member = identityFromClaims({ idtyp: 'user', upn: 'alice@contoso.com', oid: 'a1', groups: ['g1', 'g2'] })
+    expect(member.groups).toEqual(['g1', 'g2'])
+    expect(compareUser(member, 'analysts', 'user')).toEqual({
+      warn: 'user: the user "analysts" is not the token\'s alice@contoso.com; it works if "analysts" is the role of one of the token\'s 2 group(s), as Azure\'s group login allows',
+      hint: expect.stringContaining("pgaadauth_create_principal('<group name>', false, false)"),
+    })
+    const spMember = identityFromClaims({ idtyp: 'app', appid: 'c3', oid: 's3', groups: ['g1'] })
+    expect(compareUser(spMember, 'analysts', 'sp')).toBe(
+      'sp; connects as "analysts", which the server must map to this oid, or to one of its 1 group(s)',
+    )
+  })
 })

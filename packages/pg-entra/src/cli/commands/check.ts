@@ -281,6 +281,14 @@ function networkHint(step: string, code: string | undefined): string {
 /** The claims step's verdict on `givenUser` for this identity; throws StepFailure when it cannot work. */
 export function compareUser(identity: TokenIdentity, givenUser: string, who: string): StepOutcome {
   const derived = identity.databaseUser
+  const groups = identity.groups.length
+  const asGroup = `it works if "${givenUser}" is the role of one of the token's ${groups} group(s), as Azure's group login allows`
+  if (identity.kind === 'user' && derived && derived.toLowerCase() !== givenUser.toLowerCase() && groups > 0) {
+    return {
+      warn: `${who}: the user "${givenUser}" is not the token's ${derived}; ${asGroup}`,
+      hint: `a group role is made with select * from pgaadauth_create_principal('<group name>', false, false); otherwise use user=${derived}`,
+    }
+  }
   if (identity.kind === 'user' && derived && derived.toLowerCase() !== givenUser.toLowerCase()) {
     throw new StepFailure(
       `${who}: the user "${givenUser}" is not the token's ${derived}`,
@@ -290,12 +298,13 @@ export function compareUser(identity: TokenIdentity, givenUser: string, who: str
   }
   if (identity.kind === 'managedIdentity' && derived && derived !== givenUser) {
     return {
-      warn: `${who}: the user "${givenUser}" is not the managed identity's name "${derived}"`,
-      hint: `this works only if "${givenUser}" was created for object id ${identity.objectId}: ${createRoleSql(identity, givenUser)} Otherwise use user=${derived}`,
+      warn: `${who}: the user "${givenUser}" is not the managed identity's name "${derived}"${groups > 0 ? `; ${asGroup}` : ''}`,
+      hint: `this works ${groups > 0 ? 'if' : 'only if'} "${givenUser}" was created for object id ${identity.objectId}: ${createRoleSql(identity, givenUser)} Otherwise use user=${derived}`,
     }
   }
   if (identity.kind === 'servicePrincipal') {
-    return `${who}; connects as "${givenUser}", which the server must map to this oid`
+    const orGroup = groups > 0 ? `, or to one of its ${groups} group(s)` : ''
+    return `${who}; connects as "${givenUser}", which the server must map to this oid${orGroup}`
   }
   return `${who}; connects as "${givenUser}"`
 }

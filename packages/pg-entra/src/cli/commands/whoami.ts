@@ -1,7 +1,7 @@
 import { entraAuth } from '../../auth/entra-auth.js'
 import { credentialHelp, credentialOptions, entraOptionsFrom, parseCommandArgs } from '../args.js'
 import type { Command } from '../command.js'
-import { createRoleSql, identityJson, kindLabels } from '../identity-view.js'
+import { createRoleSql, groupsLine, identityJson, kindLabels } from '../identity-view.js'
 import { formatDuration, formatTime } from '../output.js'
 
 const help = `Usage: pg-entra whoami [options]
@@ -58,6 +58,7 @@ export const whoamiCommand: Command = {
             ? undefined
             : `${formatTime(identity.expiresOn)} (in ${formatDuration(identity.expiresOn - Date.now())})`,
         ],
+        ['groups', groupsLine(identity)],
         ['scope', auth.scope],
         [
           'database role',
@@ -69,6 +70,12 @@ export const whoamiCommand: Command = {
         output.line()
         output.line(bold('Create the role on Azure (as an Entra admin, connected to the postgres database):'))
         output.line(`  ${sql}`)
+      }
+      if (identity.groups.length > 0) {
+        output.line()
+        output.line(
+          `A member of a group may also connect as that group's role with this token: user=<the group's role>, created with ${dim("pgaadauth_create_principal('<group name>', false, false)")}.`,
+        )
       }
       return 0
     } finally {
