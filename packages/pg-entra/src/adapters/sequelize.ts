@@ -125,10 +125,17 @@ export interface ConnectionLifetime {
   validate(connection?: unknown): boolean
 }
 
+/** The slice of a pg Client the lifetime check listens to: its public 'error' and 'end' events. */
+interface ConnectionEvents {
+  once(event: 'end', listener: () => void): unknown
+  on(event: 'error', listener: () => void): unknown
+}
+
 /**
  * Sequelize's missing maximum connection lifetime. `stamp` runs after each connect; `validate` (run by the pool when it
- * hands out an idle connection) refuses one older than `maxLifetimeSeconds`, and otherwise defers to the given
- * validate or Sequelize's default check.
+ * hands out an idle connection) refuses one older than `maxLifetimeSeconds`, or one that ended or failed (pg's public
+ * 'end' and 'error' events, what Sequelize's own check reads from private fields), and otherwise defers to the given
+ * validate.
  */
 export function connectionLifetime(
   maxLifetimeSeconds: number | undefined,
@@ -142,24 +149,26 @@ export function connectionLifetime(
     )
   }
   const openedAt = new WeakMap<object, number>()
+  const broken = new WeakSet<object>()
   return {
     stamp(connection) {
-      if (typeof connection === 'object' && connection !== null) openedAt.set(connection, now())
+      if (typeof connection !== 'object' || connection === null) return
+      openedAt.set(connection, now())
+      const events = connection as Partial<ConnectionEvents>
+      if (typeof events.once === 'function') events.once('end', () => broken.add(connection))
+      if (typeof events.on === 'function') events.on('error', () => broken.add(connection))
     },
     validate(connection) {
-      if (maxLifetimeSeconds !== undefined && typeof connection === 'object' && connection !== null) {
+      if (typeof connection === 'object' && connection !== null) {
+        if (broken.has(connection)) return false
         const opened = openedAt.get(connection)
-        if (opened !== undefined && now() - opened >= maxLifetimeSeconds * 1000) return false
+        if (maxLifetimeSeconds !== undefined && opened !== undefined && now() - opened >= maxLifetimeSeconds * 1000) {
+          return false
+        }
       }
-      return validate ? validate(connection) : sequelizeDefaultValidate(connection)
+      return validate ? validate(connection) : true
     },
   }
-}
-
-/** What Sequelize's postgres connection manager checks when no validate is given. */
-function sequelizeDefaultValidate(connection: unknown): boolean {
-  const state = (connection ?? {}) as { _invalid?: boolean; _ending?: boolean }
-  return !state._invalid && !state._ending
 }
 
 function withUsername(replication: ReplicationOptions, username: string | undefined): ReplicationOptions {

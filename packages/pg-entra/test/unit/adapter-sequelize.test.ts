@@ -151,11 +151,16 @@ describe('connectionLifetime: the maximum connection lifetime Sequelize lacks', 
     expect(lifetime.validate(connection)).toBe(false)
   })
 
-  it("otherwise defers to the given validate, or Sequelize's own check", () => {
+  it("refuses a connection that ended or failed (pg's public events), otherwise defers to the given validate", async () => {
+    const { EventEmitter } = await import('node:events')
     const lifetime = connectionLifetime(undefined, undefined)
-    expect(lifetime.validate({})).toBe(true)
-    expect(lifetime.validate({ _invalid: true })).toBe(false)
-    expect(lifetime.validate({ _ending: true })).toBe(false)
+    const [healthy, ended, failed] = [new EventEmitter(), new EventEmitter(), new EventEmitter()]
+    for (const connection of [healthy, ended, failed]) lifetime.stamp(connection)
+    ended.emit('end')
+    failed.emit('error', new Error('connection lost'))
+    expect(lifetime.validate(healthy)).toBe(true)
+    expect(lifetime.validate(ended)).toBe(false)
+    expect(lifetime.validate(failed)).toBe(false)
     const mine = connectionLifetime(60, (connection) => (connection as { ok: boolean }).ok)
     expect(mine.validate({ ok: false })).toBe(false)
     expect(mine.validate({ ok: true })).toBe(true)
