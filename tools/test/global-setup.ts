@@ -26,6 +26,10 @@ export default async function setup(project: TestProject) {
   const emulator = await startEmulator({
     // Strict: a stale token must be refused in tests, not accepted for another minute (the default skew).
     clockSkewSeconds: 2,
+    // Shared by every test file at once (five workers; the proxy's 200 concurrent clients among them): room above the
+    // front's default cap of 200 sessions, and the same room upstream.
+    maxConnections: 800,
+    upstream: { kind: 'embedded', maxConnections: 900 },
     log: process.env.EMULATOR_LOG ? (line: string) => console.error(`[emulator] ${line}`) : undefined,
   })
   project.provide('emulatorControlUrl', emulator.controlUrl)
