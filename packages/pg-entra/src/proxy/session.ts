@@ -6,7 +6,7 @@ import type { EntraAuth } from '../auth/types.js'
 import { isPgEntraError } from '../errors/pg-entra-error.js'
 import { matchesLocalPassword } from './local-password.js'
 import type { ProxyConnectionEvent } from './options.js'
-import { forwardCancelRequest, openUpstream, type UpstreamTarget } from './upstream.js'
+import { forwardCancelRequest, openUpstream, sendCancelRequest, type UpstreamTarget } from './upstream.js'
 import {
   AUTH_CLEARTEXT_PASSWORD,
   AUTH_OK,
@@ -54,13 +54,21 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
   const reader = new FrameReader(client, 'the client')
   let user: string | undefined
   let database: string | undefined
+  // The server's TCP and TLS handshakes overlap the client's start-up (no token goes out before the client's
+  // StartupMessage). Not with a local password: then nothing goes to the server before the client has given it.
+  let early = settings.localPassword === undefined ? open(settings) : undefined
+  early?.catch(() => {}) // a failure is reported where the connection is used
   try {
     const first = await readStartup(client, reader)
     if (first.kind === 'cancel') {
       reader.detach()
       client.end()
       settings.report({ outcome: 'cancel' })
-      await forwardCancelRequest(settings.target, first.packet).catch(() => {})
+      const connection = early ? await early.catch(() => undefined) : undefined
+      await (connection
+        ? sendCancelRequest(connection, first.packet, settings.target)
+        : forwardCancelRequest(settings.target, first.packet)
+      ).catch(() => {})
       return
     }
     const params = parseStartupParameters(first.packet)
@@ -72,8 +80,8 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
     const protocolVersion = first.packet.readUInt32BE(4)
     // A token the server refuses (28P01/28000) may be one it no longer accepts: once, a fresh token on a new connection.
     for (let attempt = 1; ; attempt++) {
-      const upstream = await open(settings)
-      settings.track(upstream.socket)
+      const upstream = await (early ?? open(settings))
+      early = undefined
       upstream.socket.on('error', () => upstream.socket.destroy())
       upstream.socket.write(startupMessage(protocolVersion, params))
       let sentToken: string | undefined
@@ -196,7 +204,9 @@ async function checkLocalPassword(
 
 async function open(settings: SessionSettings) {
   try {
-    return await openUpstream(settings.target)
+    const upstream = await openUpstream(settings.target)
+    settings.track(upstream.socket)
+    return upstream
   } catch (error) {
     throw asRefusal(error, '08001')
   }
