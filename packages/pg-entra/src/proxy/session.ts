@@ -6,7 +6,7 @@ import type { EntraAuth } from '../auth/types.js'
 import { isPgEntraError } from '../errors/pg-entra-error.js'
 import { matchesLocalPassword } from './local-password.js'
 import type { ProxyConnectionEvent } from './options.js'
-import { forwardCancelRequest, openUpstream, sendCancelRequest, type UpstreamTarget } from './upstream.js'
+import { forwardCancelRequest, openUpstream, type UpstreamTarget } from './upstream.js'
 import {
   AUTH_CLEARTEXT_PASSWORD,
   AUTH_OK,
@@ -50,6 +50,8 @@ const authenticationMethods: Record<number, string> = { 5: 'MD5', 7: 'GSSAPI', 9
 
 export async function runSession(client: Socket, settings: SessionSettings): Promise<void> {
   client.setNoDelay(true)
+  // A client that connects and never completes its start-up does not hold a server connection for long.
+  client.setTimeout(settings.target.connectTimeoutMs * 2, () => client.destroy())
   client.on('error', () => client.destroy())
   const reader = new FrameReader(client, 'the client')
   let user: string | undefined
@@ -61,14 +63,13 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
   try {
     const first = await readStartup(client, reader)
     if (first.kind === 'cancel') {
+      // On a connection of its own, not tracked with the client's: the client may hang up before it is sent. The
+      // client is answered (closed) once the server has the request, as the server itself does.
       reader.detach()
-      client.end()
+      void early?.then((connection) => connection.socket.destroy()).catch(() => {})
       settings.report({ outcome: 'cancel' })
-      const connection = early ? await early.catch(() => undefined) : undefined
-      await (connection
-        ? sendCancelRequest(connection, first.packet, settings.target)
-        : forwardCancelRequest(settings.target, first.packet)
-      ).catch(() => {})
+      await forwardCancelRequest(settings.target, first.packet).catch(() => {})
+      client.end()
       return
     }
     const params = parseStartupParameters(first.packet)
@@ -94,6 +95,7 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
         (message) => client.write(message),
       )
       if (outcome.kind === 'ok') {
+        client.setTimeout(0)
         relay(client, reader.detach(), upstream.socket, outcome.message, upstream.reader.detach())
         settings.report({ outcome: 'connected', user, database })
         return

@@ -170,18 +170,9 @@ function verify(secure: TLSSocket, target: UpstreamTarget, options: ConnectionOp
  * server's own BackendKeyData (relayed untouched), so the server finds the backend. Best effort, as in libpq.
  */
 export async function forwardCancelRequest(target: UpstreamTarget, packet: Buffer): Promise<void> {
-  await sendCancelRequest(await openUpstream(target), packet, target)
-}
-
-/** Writes a CancelRequest on a connection just opened (TLS up, nothing else sent) and closes it. */
-export function sendCancelRequest(
-  connection: UpstreamConnection,
-  packet: Buffer,
-  target: UpstreamTarget,
-): Promise<void> {
-  const { socket, reader } = connection
+  const { socket, reader } = await openUpstream(target)
   reader.detach()
-  return new Promise<void>((resolve) => {
+  await new Promise<void>((resolve) => {
     socket.once('close', () => resolve())
     socket.once('error', () => resolve())
     socket.setTimeout(target.connectTimeoutMs, () => socket.destroy())
