@@ -146,6 +146,34 @@ describe('pg-entra proxy', () => {
     expect(proxy.stderr()).toContain(`user=${mi.name} database=${emu.pg.database} connected`)
   })
 
+  it('stops when its parent goes away (npx passes no SIGTERM on)', async () => {
+    const { emu, sp } = await principalFor('cli-proxy-orphan')
+    const args = [
+      ...servicePrincipalFlags(emu, sp),
+      '--port',
+      '0',
+      `host=localhost port=${emu.pg.port} sslrootcert=${emu.caPath}`,
+    ]
+    // A shell in between stands for npx: it is killed, the proxy is left to its own.
+    const shell = spawn('sh', ['-c', `"${process.execPath}" "${cliPath}" proxy "$@" & wait`, 'sh', ...args], {
+      env: cleanEnv({ AZURE_CLIENT_SECRET: sp.secret }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    const closed = new Promise<void>((resolve) => shell.stdout.once('close', () => resolve()))
+    await new Promise<void>((resolve, reject) => {
+      shell.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString()
+        if (stdout.includes('listening on')) resolve()
+      })
+      shell.once('exit', () => reject(new Error('the shell exited first')))
+    })
+    shell.kill('SIGKILL')
+    await closed // the proxy, which shares the pipe, has exited too
+    expect(stdout).toContain('pg-entra proxy: parent process gone, stopping')
+    expect(stdout).toContain('pg-entra proxy: stopped')
+  })
+
   it('refuses a non-loopback --listen without --allow-non-loopback', async () => {
     const { code, stderr } = await runCli(['proxy', '--listen', '0.0.0.0', 'myserver.postgres.database.azure.com'])
     expect(code).toBe(2)
