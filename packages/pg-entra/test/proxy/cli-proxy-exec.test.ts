@@ -155,12 +155,22 @@ describe('pg-entra proxy', () => {
       `host=localhost port=${emu.pg.port} sslrootcert=${emu.caPath}`,
     ]
     // A shell in between stands for npx: it is killed, the proxy is left to its own.
-    const shell = spawn('sh', ['-c', `"${process.execPath}" "${cliPath}" proxy "$@" & wait`, 'sh', ...args], {
-      env: cleanEnv({ AZURE_CLIENT_SECRET: sp.secret }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const shell = spawn(
+      'sh',
+      ['-c', `"${process.execPath}" "${cliPath}" proxy "$@" & echo "pid $!"; wait`, 'sh', ...args],
+      {
+        env: cleanEnv({ AZURE_CLIENT_SECRET: sp.secret }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     let stdout = ''
-    const closed = new Promise<void>((resolve) => shell.stdout.once('close', () => resolve()))
+    let proxyGone = false
+    const closed = new Promise<void>((resolve) =>
+      shell.stdout.once('close', () => {
+        proxyGone = true
+        resolve()
+      }),
+    )
     await new Promise<void>((resolve, reject) => {
       shell.stdout.on('data', (chunk: Buffer) => {
         stdout += chunk.toString()
@@ -168,10 +178,16 @@ describe('pg-entra proxy', () => {
       })
       shell.once('exit', () => reject(new Error('the shell exited first')))
     })
-    shell.kill('SIGKILL')
-    await closed // the proxy, which shares the pipe, has exited too
-    expect(stdout).toContain('pg-entra proxy: parent process gone, stopping')
-    expect(stdout).toContain('pg-entra proxy: stopped')
+    const pid = Number(/^pid (\d+)$/m.exec(stdout)?.[1])
+    try {
+      shell.kill('SIGKILL')
+      await closed // the proxy, which shares the pipe, has exited too
+      expect(stdout).toContain('pg-entra proxy: parent process gone, stopping')
+      expect(stdout).toContain('pg-entra proxy: stopped')
+    } finally {
+      // A failed test leaves no proxy behind (only while it still holds the pipe, so the pid is still its own).
+      if (!proxyGone && pid > 0) process.kill(pid, 'SIGKILL')
+    }
   })
 
   it('refuses a non-loopback --listen without --allow-non-loopback', async () => {

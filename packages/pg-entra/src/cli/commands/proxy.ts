@@ -127,6 +127,7 @@ export const proxyCommand: Command = {
   summary: 'a local auth proxy: any client connects without a password, the proxy logs in with a token',
   help,
   async run(args, { output, env }) {
+    const parent = process.ppid // now: by the time the proxy listens, a parent may already be gone
     const { values, positionals } = parseCommandArgs('proxy', { args, options: proxyOptions, allowPositionals: true })
     if (values.help) {
       output.line(help)
@@ -169,7 +170,6 @@ export const proxyCommand: Command = {
     const where = [`${proxy.host}:${proxy.port}`, ...(proxy.unixSocket ? [proxy.unixSocket] : [])].join(' and ')
     output.line(`pg-entra proxy: listening on ${where} for ${fields.host}:${fields.port ?? 5432}`)
     await new Promise<void>((resolve) => {
-      const parent = process.ppid
       // `npx pg-entra proxy & kill $!` ends npx, not the proxy (npx passes no SIGTERM on): a proxy whose parent went
       // away stops as if told to.
       const orphaned = setInterval(() => {
