@@ -324,13 +324,33 @@ const scenarios = {
 
   async proxy() {
     const p = await principal('proxy')
-    const settings = { caPath: emulator.caPath, clients: 4, seconds: quick ? 2 : 3, rounds: quick ? 2 : 6 }
+    const settings = {
+      caPath: emulator.caPath,
+      clients: 4,
+      manyClients: 16,
+      seconds: quick ? 2 : 3,
+      rounds: quick ? 2 : 4,
+    }
     const r = await runScenario('proxy.mjs', configFor(p, settings))
-    if (r.persistent.failed || r.connect.failed) notes.push(`proxy: pgbench had failed transactions`)
-    const what = `pgbench select 1, ${settings.clients} clients, median of ${settings.rounds} runs of ${settings.seconds} s each`
+    if (r.persistent.failed || r.persistentMany.failed || r.connect.failed)
+      notes.push('proxy: pgbench had failed transactions')
+    const runs = `median of ${settings.rounds} alternating runs of ${settings.seconds} s`
     for (const [mode, metric, unit] of [
-      ['persistent', `throughput through pg-entra proxy, persistent connections (${what})`, 'transactions/s'],
-      ['connect', `connection rate through pg-entra proxy, pgbench -C (${what})`, 'connections/s'],
+      [
+        'persistent',
+        `pgbench through pg-entra proxy, ${settings.clients} persistent connections (${runs})`,
+        'transactions/s',
+      ],
+      [
+        'persistentMany',
+        `pgbench through pg-entra proxy, ${settings.manyClients} persistent connections (${runs})`,
+        'transactions/s',
+      ],
+      [
+        'connect',
+        `pgbench -C through pg-entra proxy, a new connection per transaction, ${settings.clients} clients (${runs})`,
+        'connections/s',
+      ],
     ]) {
       const baseline_name = 'pgbench straight to the front, token by hand (PGPASSWORD)'
       addRow({

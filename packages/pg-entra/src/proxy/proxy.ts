@@ -56,7 +56,9 @@ export async function startProxy(options: ProxyOptions): Promise<EntraProxy> {
   const accept = (label: (socket: Socket) => string) => (client: Socket) => {
     const sockets = new Set<Socket>([client])
     open.set(client, sockets)
+    let closed = false
     client.once('close', () => {
+      closed = true
       open.delete(client)
       for (const socket of sockets) socket.destroy()
       drained()
@@ -67,7 +69,8 @@ export async function startProxy(options: ProxyOptions): Promise<EntraProxy> {
       ...(options.localPassword !== undefined ? { localPassword: options.localPassword } : {}),
       ...(options.user ? { defaultUser: options.user } : {}),
       report: (event) => report(label(client), event),
-      track: (socket) => sockets.add(socket),
+      // A server connection that opens after the client left is closed at once.
+      track: (socket) => (closed ? socket.destroy() : sockets.add(socket)),
     })
   }
 

@@ -50,17 +50,26 @@ const authenticationMethods: Record<number, string> = { 5: 'MD5', 7: 'GSSAPI', 9
 
 export async function runSession(client: Socket, settings: SessionSettings): Promise<void> {
   client.setNoDelay(true)
+  // A client that connects and never completes its start-up does not hold a server connection for long.
+  client.setTimeout(settings.target.connectTimeoutMs * 2, () => client.destroy())
   client.on('error', () => client.destroy())
   const reader = new FrameReader(client, 'the client')
   let user: string | undefined
   let database: string | undefined
+  // The server's TCP and TLS handshakes overlap the client's start-up (no token goes out before the client's
+  // StartupMessage). Not with a local password: then nothing goes to the server before the client has given it.
+  let early = settings.localPassword === undefined ? open(settings) : undefined
+  early?.catch(() => {}) // a failure is reported where the connection is used
   try {
     const first = await readStartup(client, reader)
     if (first.kind === 'cancel') {
+      // On a connection of its own, not tracked with the client's: the client may hang up before it is sent. The
+      // client is answered (closed) once the server has the request, as the server itself does.
       reader.detach()
-      client.end()
+      void early?.then((connection) => connection.socket.destroy()).catch(() => {})
       settings.report({ outcome: 'cancel' })
       await forwardCancelRequest(settings.target, first.packet).catch(() => {})
+      client.end()
       return
     }
     const params = parseStartupParameters(first.packet)
@@ -72,8 +81,8 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
     const protocolVersion = first.packet.readUInt32BE(4)
     // A token the server refuses (28P01/28000) may be one it no longer accepts: once, a fresh token on a new connection.
     for (let attempt = 1; ; attempt++) {
-      const upstream = await open(settings)
-      settings.track(upstream.socket)
+      const upstream = await (early ?? open(settings))
+      early = undefined
       upstream.socket.on('error', () => upstream.socket.destroy())
       upstream.socket.write(startupMessage(protocolVersion, params))
       let sentToken: string | undefined
@@ -86,6 +95,7 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
         (message) => client.write(message),
       )
       if (outcome.kind === 'ok') {
+        client.setTimeout(0)
         relay(client, reader.detach(), upstream.socket, outcome.message, upstream.reader.detach())
         settings.report({ outcome: 'connected', user, database })
         return
@@ -196,7 +206,9 @@ async function checkLocalPassword(
 
 async function open(settings: SessionSettings) {
   try {
-    return await openUpstream(settings.target)
+    const upstream = await openUpstream(settings.target)
+    settings.track(upstream.socket)
+    return upstream
   } catch (error) {
     throw asRefusal(error, '08001')
   }

@@ -146,6 +146,50 @@ describe('pg-entra proxy', () => {
     expect(proxy.stderr()).toContain(`user=${mi.name} database=${emu.pg.database} connected`)
   })
 
+  it('stops when its parent goes away (npx passes no SIGTERM on)', async () => {
+    const { emu, sp } = await principalFor('cli-proxy-orphan')
+    const args = [
+      ...servicePrincipalFlags(emu, sp),
+      '--port',
+      '0',
+      `host=localhost port=${emu.pg.port} sslrootcert=${emu.caPath}`,
+    ]
+    // A shell in between stands for npx: it is killed, the proxy is left to its own.
+    const shell = spawn(
+      'sh',
+      ['-c', `"${process.execPath}" "${cliPath}" proxy "$@" & echo "pid $!"; wait`, 'sh', ...args],
+      {
+        env: cleanEnv({ AZURE_CLIENT_SECRET: sp.secret }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let stdout = ''
+    let proxyGone = false
+    const closed = new Promise<void>((resolve) =>
+      shell.stdout.once('close', () => {
+        proxyGone = true
+        resolve()
+      }),
+    )
+    await new Promise<void>((resolve, reject) => {
+      shell.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString()
+        if (stdout.includes('listening on')) resolve()
+      })
+      shell.once('exit', () => reject(new Error('the shell exited first')))
+    })
+    const pid = Number(/^pid (\d+)$/m.exec(stdout)?.[1])
+    try {
+      shell.kill('SIGKILL')
+      await closed // the proxy, which shares the pipe, has exited too
+      expect(stdout).toContain('pg-entra proxy: parent process gone, stopping')
+      expect(stdout).toContain('pg-entra proxy: stopped')
+    } finally {
+      // A failed test leaves no proxy behind (only while it still holds the pipe, so the pid is still its own).
+      if (!proxyGone && pid > 0) process.kill(pid, 'SIGKILL')
+    }
+  })
+
   it('refuses a non-loopback --listen without --allow-non-loopback', async () => {
     const { code, stderr } = await runCli(['proxy', '--listen', '0.0.0.0', 'myserver.postgres.database.azure.com'])
     expect(code).toBe(2)

@@ -97,6 +97,71 @@ describe('the proxy', () => {
     expect(rows[0].n).toBe(0)
   })
 
+  it('a cancel request whose client hangs up at once still reaches the server', async () => {
+    const { sp } = await principalFor('proxy-cancel-hangup')
+    const proxy = await started(proxyFor(emu, sp))
+    const session = connect(proxy.port, proxy.host)
+    cleanups.push(() => session.destroy())
+    let received = Buffer.alloc(0)
+    const messages: Buffer[] = []
+    let notify = () => {}
+    session.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk])
+      while (received.length >= 5 && received.length >= 1 + received.readUInt32BE(1)) {
+        const length = 1 + received.readUInt32BE(1)
+        messages.push(received.subarray(0, length))
+        received = received.subarray(length)
+      }
+      notify()
+    })
+    const next = async (type: string): Promise<Buffer> => {
+      for (;;) {
+        const index = messages.findIndex((m) => m[0] === type.charCodeAt(0))
+        if (index >= 0) return messages.splice(index, 1)[0]!
+        await new Promise<void>((resolve) => {
+          notify = resolve
+        })
+      }
+    }
+    session.write(
+      startupMessage(
+        196608,
+        new Map([
+          ['user', sp.roleName!],
+          ['database', emu.pg.database],
+        ]),
+      ),
+    )
+    const key = await next('K') // BackendKeyData: pid, secret
+    await next('Z')
+    const query = Buffer.from('select pg_sleep(120)\0')
+    const head = Buffer.alloc(5)
+    head[0] = 0x51 // Query
+    head.writeUInt32BE(4 + query.length, 1)
+    session.write(Buffer.concat([head, query]))
+    const watcher = client(proxy, emu, sp.roleName!)
+    await watcher.connect()
+    cleanups.push(() => watcher.end())
+    for (;;) {
+      const { rows } = await watcher.query(
+        "select count(*)::int as n from pg_stat_activity where query = 'select pg_sleep(120)' and state = 'active'",
+      )
+      if (rows[0].n > 0) break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const cancel = Buffer.alloc(16)
+    cancel.writeUInt32BE(16, 0)
+    cancel.writeUInt32BE(80877102, 4)
+    key.copy(cancel, 8, 5, 13)
+    const canceller = connect(proxy.port, proxy.host, () => {
+      canceller.write(cancel)
+      canceller.destroy() // gone before the proxy has even reached the server
+    })
+    canceller.on('error', () => {})
+    const error = await next('E')
+    expect(error.toString('utf8')).toContain('C57014') // query_canceled, from the server
+  })
+
   it('200 concurrent connections make one token request', async () => {
     const { sp } = await principalFor('proxy-many', 600)
     const proxy = await started(proxyFor(emu, sp))

@@ -12,7 +12,8 @@ const help = `Usage: pg-entra proxy [options] [server connection string]
 A local auth proxy for tools that only take a password (psql scripts, pg_dump, GUI clients, migration tools, other
 languages). Clients connect to it on loopback with no password; it logs in to the server over verified TLS
 (verify-full) with a current Entra token, refreshed ahead of expiry and shared by every connection, then relays
-bytes. Users and databases pass through. Stops on SIGINT/SIGTERM after open sessions finish (--grace-ms).
+bytes. Users and databases pass through. Stops on SIGINT/SIGTERM, or when its parent process goes away, after open
+sessions finish (--grace-ms).
 
 The server: a connection string (postgres://host:port or "host=... port=..."; sslmode and sslrootcert are read), or
 PGHOST, PGPORT, PGSSLROOTCERT.
@@ -126,6 +127,7 @@ export const proxyCommand: Command = {
   summary: 'a local auth proxy: any client connects without a password, the proxy logs in with a token',
   help,
   async run(args, { output, env }) {
+    const parent = process.ppid // now: by the time the proxy listens, a parent may already be gone
     const { values, positionals } = parseCommandArgs('proxy', { args, options: proxyOptions, allowPositionals: true })
     if (values.help) {
       output.line(help)
@@ -168,10 +170,16 @@ export const proxyCommand: Command = {
     const where = [`${proxy.host}:${proxy.port}`, ...(proxy.unixSocket ? [proxy.unixSocket] : [])].join(' and ')
     output.line(`pg-entra proxy: listening on ${where} for ${fields.host}:${fields.port ?? 5432}`)
     await new Promise<void>((resolve) => {
-      const stop = (signal: NodeJS.Signals) => {
+      // `npx pg-entra proxy & kill $!` ends npx, not the proxy (npx passes no SIGTERM on): a proxy whose parent went
+      // away stops as if told to.
+      const orphaned = setInterval(() => {
+        if (process.ppid !== parent) stop('parent process gone')
+      }, 1000).unref()
+      const stop = (why: string) => {
+        clearInterval(orphaned)
         process.off('SIGINT', stop)
         process.off('SIGTERM', stop)
-        output.line(`pg-entra proxy: ${signal}, stopping (open sessions have ${graceMs} ms to finish)`)
+        output.line(`pg-entra proxy: ${why}, stopping (open sessions have ${graceMs} ms to finish)`)
         resolve()
       }
       process.on('SIGINT', stop)
