@@ -15,8 +15,9 @@ const auth = entraAuth({}) // the identity from the environment (AZURE_*)
 const uri = `postgresql://${encodeURIComponent(env.PGUSER ?? '')}@${env.PGHOST}:${env.PGPORT ?? 5432}/${env.PGDATABASE}`
 const pool = await createPool(uri, {
   password: auth.password,
-  // Verified TLS: servername for the certificate check; the emulator's CA (Azure's chains to Node's default roots).
-  ssl: { servername: env.PGHOST, ...(env.PGSSLROOTCERT ? { ca: readFileSync(env.PGSSLROOTCERT) } : {}) },
+  // Verified TLS (pg checks the certificate against the host); the emulator's CA here, while Azure's certificates
+  // chain to Node's default roots.
+  ssl: env.PGSSLROOTCERT ? { ca: readFileSync(env.PGSSLROOTCERT) } : {},
   maximumPoolSize: 4,
   idleTimeout: 1_000,
   maximumConnectionAge: settings.connectionLifetimeSeconds * 1000,

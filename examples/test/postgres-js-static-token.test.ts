@@ -15,15 +15,24 @@ describe('judgeRollover', () => {
       connections: 5,
       rejected: 0,
       staleConnections: 0,
+      oneTokenBehind: 0,
       foreignTokens: 0,
     })
   })
 
-  it('flags a connection that went back to an older token, and tokens issued to someone else', () => {
-    expect(judgeRollover(issued, ['a', 'b', 'a', 'x'], 2)).toMatchObject({
+  it('flags a connection that went back two tokens or more, and tokens issued to someone else', () => {
+    expect(judgeRollover(issued, ['a', 'b', 'c', 'a', 'x'], 2)).toMatchObject({
       staleConnections: 1,
+      oneTokenBehind: 0,
       foreignTokens: 1,
       rejected: 2,
+    })
+  })
+
+  it('only counts a connection one token behind (a handshake that straddled a refresh on a busy machine)', () => {
+    expect(judgeRollover(issued, ['a', 'b', 'a', 'b', 'c'], 0)).toMatchObject({
+      staleConnections: 0,
+      oneTokenBehind: 1,
     })
   })
 })

@@ -9,9 +9,13 @@ const total = args[0] === '--total'
 function counts(path) {
   try {
     const report = JSON.parse(readFileSync(path, 'utf8'))
+    // A file that failed without a failed test (it did not load, or a hook threw) counts as one failure.
+    const brokenFiles = (report.testResults ?? []).filter(
+      (file) => file.status === 'failed' && !(file.assertionResults ?? []).some((test) => test.status === 'failed'),
+    ).length
     return {
       passed: report.numPassedTests,
-      failed: report.numFailedTests + (report.numFailedTestSuites ?? 0),
+      failed: report.numFailedTests + brokenFiles,
       skipped: report.numPendingTests + report.numTodoTests,
     }
   } catch {

@@ -242,6 +242,9 @@ describe('secrets never printed, with generated inputs', () => {
     }
     await fc.assert(
       fc.asyncProperty(secretArb, fc.constantFrom(...Object.keys(misuses)), async (secret, misuse) => {
+        // An unencoded /, ? or # ends a URL's authority: the rest (bad port included) is a valid path, query or
+        // fragment, so that URL is no misuse at all.
+        fc.pre(!(misuse === 'URL password unencoded' && /[/?#]/.test(secret)))
         const error = await failure(() => misuses[misuse]!(secret))
         expect(['INVALID_OPTION', 'TLS_REQUIRED'], misuse).toContain((error as { code?: unknown }).code)
         expect(leaks([secret], { error }), misuse).toEqual([])
