@@ -71,8 +71,8 @@ export function prepareConnection(
   }
 }
 
-/** The fields alone (no EntraAuth, no TLS verdict): for plain connections and diagnostics. */
-export function connectionFields(input: ConnectionInput, env: Env = process.env): PreparedConnection['fields'] {
+/** PG* variables, then the connection string, then the explicit options; never a password. */
+function connectionFields(input: ConnectionInput, env: Env = process.env): PreparedConnection['fields'] {
   const fields: ConnectionFields = {
     ...defined(readPgEnv(env)),
     ...(input.connectionString ? defined(parseConnectionString(input.connectionString)) : {}),

@@ -12,7 +12,7 @@ import { tlsFailure } from '../tls/pg-ssl.js'
 
 const AUTH_REFUSED = new Set(['28P01', '28000'])
 
-export function isLoginRefusal(error: unknown): error is Error & { code: string } {
+function isLoginRefusal(error: unknown): error is Error & { code: string } {
   const code = (error as { code?: unknown } | undefined)?.code
   return typeof code === 'string' && AUTH_REFUSED.has(code)
 }
@@ -26,7 +26,7 @@ export interface LoginTarget {
   retried?: boolean
 }
 
-export const NETWORK_HINTS: Readonly<Record<string, string>> = {
+const NETWORK_HINTS: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'nothing listens there: check host and port (Azure uses 5432, and 6432 for its PgBouncer)',
   ENOTFOUND:
     'the host name does not resolve: check it (Azure: <server>.postgres.database.azure.com); a private endpoint needs its private DNS zone',
