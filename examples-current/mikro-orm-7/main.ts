@@ -1,10 +1,11 @@
 // MikroORM 7 on Azure Database for PostgreSQL with Entra ID: `npx tsx examples-current/mikro-orm-7/main.ts`
 // (Node >= 22.17), configured from the environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGSSLROOTCERT and AZURE_*).
-// MikroORM 7 runs on pg directly (no Knex): it hands `password` to pg, which calls it for every new connection, so
-// `auth.password` is enough; TLS and the pool's connection lifetime go in `driverOptions`, merged into pg's options.
-import { readFileSync } from 'node:fs'
+// MikroORM 7 runs on pg directly (no Knex): it hands `password` to pg, which calls it for every new connection;
+// mikroOrmOptions() gives it the token function and, in `driverOptions` (merged into pg's options), verified TLS and
+// the pool's connection lifetime. The same call serves MikroORM 6 (examples/mikro-orm).
 import { EntitySchema, MikroORM } from '@mikro-orm/postgresql'
 import { entraAuth } from 'pg-entra'
+import { mikroOrmOptions } from 'pg-entra/mikro-orm'
 import { exampleSettings, report, runPasses } from '../../examples/_shared/example.js'
 
 interface Item {
@@ -27,19 +28,14 @@ const settings = exampleSettings()
 const env = process.env
 const auth = entraAuth({}) // the identity from the environment (AZURE_*)
 
+// Host, port, database, user and PGSSLROOTCERT (the emulator's CA here) from the PG* variables.
 const orm = await MikroORM.init({
-  host: env.PGHOST,
-  port: Number(env.PGPORT ?? 5432),
-  dbName: env.PGDATABASE,
-  user: env.PGUSER,
-  password: auth.password,
+  ...(await mikroOrmOptions({
+    entra: auth,
+    maxConnectionLifetimeMillis: settings.connectionLifetimeSeconds * 1000,
+  })),
   entities: [ItemSchema],
   pool: { min: 0, max: 4, idleTimeoutMillis: 1_000 },
-  driverOptions: {
-    // Verified TLS: the emulator's CA here (Azure's certificates chain to Node's default roots).
-    ssl: env.PGSSLROOTCERT ? { ca: readFileSync(env.PGSSLROOTCERT) } : true,
-    maxLifetimeSeconds: settings.connectionLifetimeSeconds,
-  },
 })
 
 try {

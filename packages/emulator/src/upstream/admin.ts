@@ -10,6 +10,9 @@ export function createAdminPool(o: { socketDir: string; port: number; user: stri
     max: 3,
     idleTimeoutMillis: 10_000,
     application_name: 'pg-entra-emulator',
+    // The unix socket, trusted: never what the environment's PG* say (an app's PGSSLMODE=verify-full, say).
+    ssl: false,
+    password: '',
   })
   pool.on('error', () => {})
   return pool

@@ -1,4 +1,4 @@
-// pg-entra/mikro-orm: MikroORM 6 (Knex underneath) with an Entra token as the password.
+// pg-entra/mikro-orm: MikroORM 6 (Knex underneath) and MikroORM 7 (pg directly) with an Entra token as the password.
 // MikroORM 6 turns a `password` function into Knex's connection-provider form, which Knex calls once (and again
 // only when an `expirationChecker` says so): a token *string* returned there would be used forever. So the function
 // here returns `{ password }` whose password is itself the token function: MikroORM hands it to Knex, Knex to pg, and
@@ -6,8 +6,11 @@
 // `driverOptions` carries the TLS settings and a client class (MikroORM's own Knex dialect) whose `destroy()`, what
 // `orm.close()` ends with, closes an EntraAuth made here. MikroORM replaces `driverOptions` wholesale when the
 // application gives its own: merge ours in (the token still goes only over verified TLS: pg's socket is checked).
+// MikroORM 7 hands `password` to pg, which calls it as `client.password()`, and merges `driverOptions` into pg's pool
+// options: the same function then answers with the token, and `driverOptions.ssl`/`maxLifetimeSeconds` are pg's.
 import type { EntraAuth } from '../auth/types.js'
 import type { AuthHandle } from '../kernel/auth-handle.js'
+import { pgCallerOf } from '../tls/pg-caller.js'
 import { type EntraClientConfig, type EntraPgOption, preparePgConfig } from './pg.js'
 
 /**
@@ -19,14 +22,25 @@ export interface DynamicPassword {
   expirationChecker?: () => boolean
 }
 
-/** The function to give MikroORM 6 as `password` when you assemble its options yourself. */
-export function mikroOrmPassword(auth: EntraAuth): () => Promise<DynamicPassword> {
-  return async () => ({ password: auth.password as unknown as string })
+/**
+ * The function to give MikroORM as `password` when you assemble its options yourself. MikroORM 6 calls it to build
+ * Knex's connection (it gets the token function, for Knex to pass to pg); MikroORM 7 gives it to pg, which calls it
+ * as a method for every new connection (it answers with the token, over a socket it checks).
+ */
+export function mikroOrmPassword(auth: EntraAuth): () => Promise<string> {
+  // Typed as both majors accept it (a function resolving to a string); MikroORM 6 gets a DynamicPassword.
+  return async function password(this: unknown): Promise<string> {
+    if (pgCallerOf(this)) return auth.password.call(this)
+    const forKnex: DynamicPassword = { password: auth.password as unknown as string }
+    return forKnex as unknown as string
+  }
 }
 
 export interface MikroOrmEntraConfig extends EntraClientConfig {
   /** Entra options (`{}` reads AZURE_* and PG* from the environment) or an EntraAuth to share. */
   entra: EntraPgOption
+  /** The MikroORM major the options are for (default: the `@mikro-orm/core` pg-entra resolves, as in an app). */
+  mikroOrmMajor?: 6 | 7
   /** Knex's `pool.maxConnectionLifetimeMillis`: replace pooled connections after this long (default: never). */
   maxConnectionLifetimeMillis?: number
 }
@@ -37,17 +51,14 @@ export interface MikroOrmConnectionOptions {
   port: number | undefined
   dbName: string | undefined
   user: string
-  password: () => Promise<DynamicPassword>
+  /** See {@link mikroOrmPassword}. */
+  password: () => Promise<string>
   /**
-   * Merged by MikroORM into Knex's config: `connection` carries the TLS settings pg-entra checked, `pool` the
-   * connection lifetime, `client` MikroORM's Knex dialect whose destroy closes an EntraAuth made here. If you set
-   * `driverOptions` yourself, merge these in.
+   * MikroORM 6: `connection` (Knex's, with the TLS settings), `pool.maxConnectionLifetimeMillis`, `client` (MikroORM's
+   * Knex dialect, whose destroy closes an EntraAuth made here). MikroORM 7: pg's pool options (`ssl`,
+   * `maxLifetimeSeconds`...). If you set `driverOptions` yourself, merge these in.
    */
-  driverOptions: {
-    connection: Record<string, unknown>
-    pool?: { maxConnectionLifetimeMillis: number }
-    client?: unknown
-  }
+  driverOptions: Record<string, unknown>
 }
 
 /**
@@ -56,21 +67,40 @@ export interface MikroOrmConnectionOptions {
  * function as the password of every new connection.
  */
 export async function mikroOrmOptions(config: MikroOrmEntraConfig): Promise<MikroOrmConnectionOptions> {
-  const { maxConnectionLifetimeMillis, ...pgConfig } = config
+  const { maxConnectionLifetimeMillis, mikroOrmMajor, ...pgConfig } = config
+  const major = mikroOrmMajor ?? (await installedMajor())
   const { config: resolved, handle } = await preparePgConfig(pgConfig)
   const { host, port, database, user, password: _tokenFunction, ...connection } = resolved
+  const base = { host, port, dbName: database, user, password: mikroOrmPassword(handle.auth) }
+  if (major >= 7) {
+    // pg's own pool options (MikroORM 7 merges driverOptions into them; a `connection` key there would be taken by
+    // pg as its Connection object). orm.close() cannot close an EntraAuth made here: pass your own to close it.
+    return {
+      ...base,
+      driverOptions: {
+        ...connection,
+        ...(maxConnectionLifetimeMillis ? { maxLifetimeSeconds: Math.ceil(maxConnectionLifetimeMillis / 1000) } : {}),
+      },
+    }
+  }
   const client = await dialectClosing(handle)
   return {
-    host,
-    port,
-    dbName: database,
-    user,
-    password: mikroOrmPassword(handle.auth),
+    ...base,
     driverOptions: {
       connection,
       ...(maxConnectionLifetimeMillis ? { pool: { maxConnectionLifetimeMillis } } : {}),
       ...(client ? { client } : {}),
     },
+  }
+}
+
+/** The major of the MikroORM installed beside pg-entra (6 when it cannot be told: Knex's shape). */
+async function installedMajor(): Promise<number> {
+  try {
+    const { Utils } = (await import('@mikro-orm/core')) as { Utils: { getORMVersion(): string } }
+    return Number.parseInt(Utils.getORMVersion(), 10) || 6
+  } catch {
+    return 6
   }
 }
 

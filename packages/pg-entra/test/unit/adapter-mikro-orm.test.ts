@@ -2,7 +2,7 @@
 // expirationChecker says so). pg-entra's function returns the token *function* as the password, so Knex passes it to
 // pg and every new connection asks for the current token: nothing can go stale, whatever Knex caches.
 import { describe, expect, it } from 'vitest'
-import { mikroOrmPassword } from '../../src/adapters/mikro-orm.js'
+import { type DynamicPassword, mikroOrmPassword } from '../../src/adapters/mikro-orm.js'
 import { createEntraAuth } from '../../src/auth/entra-auth.js'
 import type { AccessToken } from '../../src/shared/access-token.js'
 import { manualClock } from '../../src/shared/manual-clock.js'
@@ -18,7 +18,7 @@ describe('mikroOrmPassword', () => {
       },
     }
     const auth = createEntraAuth({ credential, clock, random: () => 0 }, { env: {} })
-    const provided = await mikroOrmPassword(auth)()
+    const provided = (await mikroOrmPassword(auth)()) as unknown as DynamicPassword
     expect(provided.password).toBe(auth.password as unknown)
     expect(provided.expirationChecker).toBeUndefined()
     const tokenFunction = provided.password as unknown as () => Promise<string>
