@@ -29,6 +29,14 @@ export const JITTER_MAX_MS = 60_000
 /** ...and by at most this share of the time between the fetch and the refresh, so short tokens stay useful. */
 export const JITTER_FRACTION = 0.2
 
+/**
+ * A token is never refreshed sooner after it was fetched than this share of its lifetime (at most
+ * REFRESH_GAP_MAX_MS): a credential whose `refreshAfterTimestamp` is already due (a `refresh_in` of 0, an aged cached
+ * token) would otherwise be asked again at once, for ever.
+ */
+export const REFRESH_GAP_FRACTION = 0.1
+export const REFRESH_GAP_MAX_MS = 30_000
+
 /** Full jitter may draw ~0: never retry sooner than this (or initialMs if smaller), so a failing endpoint is not hammered. */
 export const BACKOFF_FLOOR_MS = 100
 
@@ -79,12 +87,18 @@ export function jitterBoundMs(timing: TokenTiming, refreshBeforeMs: number): num
 
 /**
  * When to refresh: `refreshDueAt` moved earlier by `jitterMs` (drawn by the caller, e.g. `random() * jitterBoundMs`,
- * so that the processes of a fleet do not all ask at once). Jitter outside [0, jitterBoundMs] is clamped into it.
+ * so that the processes of a fleet do not all ask at once), but never sooner than `minimumRefreshGapMs` after the
+ * fetch. Jitter outside [0, jitterBoundMs] is clamped into it.
  */
 export function refreshAt(timing: TokenTiming, refreshBeforeMs: number, jitterMs: number): number {
   const bound = jitterBoundMs(timing, refreshBeforeMs)
   const jitter = Math.min(bound, Math.max(0, Number.isFinite(jitterMs) ? jitterMs : 0))
-  return refreshDueAt(timing, refreshBeforeMs) - jitter
+  return Math.max(timing.fetchedAt + minimumRefreshGapMs(timing), refreshDueAt(timing, refreshBeforeMs) - jitter)
+}
+
+/** How long a token is kept before any refresh: REFRESH_GAP_FRACTION of its life, at most REFRESH_GAP_MAX_MS. */
+export function minimumRefreshGapMs(timing: TokenTiming): number {
+  return Math.min(REFRESH_GAP_MAX_MS, lifetimeMs(timing) * REFRESH_GAP_FRACTION)
 }
 
 /** The cap of the exponential backoff for the `attempt`-th consecutive failure (1-based). */

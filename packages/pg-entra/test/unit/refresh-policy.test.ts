@@ -7,6 +7,7 @@ import {
   isUsable,
   JITTER_MAX_MS,
   jitterBoundMs,
+  minimumRefreshGapMs,
   RETRY_AFTER_MAX_MS,
   refreshAt,
   refreshDueAt,
@@ -74,7 +75,15 @@ describe('refreshAt and its jitter', () => {
     expect(refreshAt(short, 5 * minute, 5_000)).toBe(t0 + 8_000)
   })
 
-  it('lands inside [due - bound, due], after the fetch and before the token stops being usable', () => {
+  it('never comes sooner than the minimum gap after the fetch, even when the credential says refresh now', () => {
+    // refresh_in 0 (or an aged cached token): without the gap the source would ask again at once, for ever
+    const fiveSeconds = { fetchedAt: t0, expiresOnTimestamp: t0 + 5_000, refreshAfterTimestamp: t0 }
+    expect(refreshAt(fiveSeconds, 5 * minute, 0)).toBe(t0 + 500)
+    const anHour = { fetchedAt: t0, expiresOnTimestamp: t0 + 60 * minute, refreshAfterTimestamp: t0 - minute }
+    expect(refreshAt(anHour, 5 * minute, 0)).toBe(t0 + 30_000)
+  })
+
+  it('lands inside [due - bound, due] (or at the minimum gap), after the fetch and before the token stops being usable', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 2_000, max: 48 * 60 * minute }),
@@ -90,9 +99,9 @@ describe('refreshAt and its jitter', () => {
           const due = refreshDueAt(timing, before)
           const bound = jitterBoundMs(timing, before)
           const at = refreshAt(timing, before, random * bound)
-          expect(at).toBeLessThanOrEqual(due)
-          expect(at).toBeGreaterThanOrEqual(due - bound)
-          expect(at).toBeGreaterThanOrEqual(t0)
+          const earliest = t0 + minimumRefreshGapMs(timing)
+          expect(at).toBeLessThanOrEqual(Math.max(due, earliest))
+          expect(at).toBeGreaterThanOrEqual(Math.max(due - bound, earliest))
           expect(at).toBeLessThan(usableUntil(timing))
         },
       ),

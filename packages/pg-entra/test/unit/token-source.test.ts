@@ -166,6 +166,24 @@ describe('refresh ahead', () => {
   })
 })
 
+describe('a credential that says refresh now', () => {
+  it('is asked again only after the minimum gap, not in a loop (refreshAfterTimestamp already due)', async () => {
+    let calls = 0
+    const tokens = source({
+      fetchToken: async () => {
+        calls++
+        return { token: `t${calls}`, expiresOnTimestamp: clock.now() + 5_000, refreshAfterTimestamp: clock.now() }
+      },
+    })
+    await tokens.get()
+    await clock.advanceAsync(0)
+    expect(calls).toBe(1) // without the gap: a new request at once, then another, for ever
+    await clock.advanceAsync(5 * second)
+    // one refresh per tenth of the 5 s lifetime at most
+    expect(calls).toBeLessThanOrEqual(11)
+  })
+})
+
 describe('failures', () => {
   it('backs off exponentially with full jitter, capped', async () => {
     const tokens = source({ random: () => 0.999_999, backoff: { initialMs: 1_000, maxMs: 8_000 } })
