@@ -22,12 +22,23 @@ describe('SecurityLabelRewriter', () => {
   it('passes other messages through byte for byte, whatever the chunking, and rewrites the label in place', () => {
     const parse = frontendMessage('P', Buffer.from('\0select $1\0\0\0'))
     const big = query(`select '${'x'.repeat(70_000)}'`)
-    const stream = Buffer.concat([query('select 1'), parse, big, query(LABEL), frontendMessage('S', Buffer.alloc(0))])
+    const indented = `\n\t  ${LABEL.toLowerCase()}`
+    const stream = Buffer.concat([
+      query('select 1'),
+      query('securit'),
+      parse,
+      big,
+      query(LABEL),
+      query(indented),
+      frontendMessage('S', Buffer.alloc(0)),
+    ])
     const expected = Buffer.concat([
       query('select 1'),
+      query('securit'),
       parse,
       big,
       query(rewriteSecurityLabel(LABEL)!),
+      query(rewriteSecurityLabel(indented)!),
       frontendMessage('S', Buffer.alloc(0)),
     ])
     for (const size of [1, 3, 7, 64, 4096, stream.length]) {

@@ -21,6 +21,19 @@ export function rewriteSecurityLabel(sql: string): string | undefined {
   return `do $pgaadauth$ begin perform pgaadauth.security_label(${roleLiteral}, ${label}); end $pgaadauth$`
 }
 
+const SECURITY = Buffer.from('security')
+const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d, 0x0b, 0x0c])
+const CASE_BIT = 0x20
+
+/** Whether the query text at `start` begins with SECURITY (any case, after whitespace): no other query is decoded. */
+function mayBeSecurityLabel(data: Buffer, start: number): boolean {
+  let at = start
+  while (at < data.length && WHITESPACE.has(data[at]!)) at++
+  if (data.length - at < SECURITY.length) return false
+  for (let i = 0; i < SECURITY.length; i++) if ((data[at + i]! | CASE_BIT) !== SECURITY[i]) return false
+  return true
+}
+
 function queryMessage(sql: string): Buffer {
   const body = Buffer.from(`${sql}\0`, 'utf8')
   const head = Buffer.alloc(5)
@@ -78,8 +91,9 @@ export class SecurityLabelRewriter {
         changed = true
         break
       }
-      const sql = data.toString('utf8', offset + 5, offset + total - 1)
-      const rewritten = rewriteSecurityLabel(sql)
+      const rewritten = mayBeSecurityLabel(data, offset + 5)
+        ? rewriteSecurityLabel(data.toString('utf8', offset + 5, offset + total - 1))
+        : undefined
       if (rewritten !== undefined) {
         out.push(data.subarray(passFrom, offset), queryMessage(rewritten))
         passFrom = offset + total
