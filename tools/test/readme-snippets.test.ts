@@ -1,16 +1,23 @@
-// Every ```ts snippet of the READMEs runs as pasted against the suite's emulator, with only the environment that
+// Every ```ts snippet of the READMEs and of docs/**/*.md runs as pasted against the suite's emulator, with only the environment that
 // `pg-entra-emulator start` prints: a snippet that needs something else is wrong. A snippet that cannot run alone
 // (it uses a client of yours) says so with `<!-- snippet twin: <test file> -->` on the line before it, and that test
 // must exist.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { uniqueName, useEmulator } from './emulator.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const READMES = ['README.md', 'packages/pg-entra/README.md']
+const DOCUMENTS = [
+  'README.md',
+  'packages/pg-entra/README.md',
+  ...readdirSync(join(root, 'docs'), { recursive: true, encoding: 'utf8' })
+    .filter((path) => path.endsWith('.md'))
+    .map((path) => join('docs', path))
+    .sort(),
+]
 
 interface Snippet {
   file: string
@@ -32,7 +39,7 @@ function snippetsOf(file: string, text: string): Snippet[] {
   return found
 }
 
-const snippets = READMES.flatMap((file) => snippetsOf(file, readFileSync(join(root, file), 'utf8')))
+const snippets = DOCUMENTS.flatMap((file) => snippetsOf(file, readFileSync(join(root, file), 'utf8')))
 // Inside the repository, so that `pg-entra`, `pg-entra-emulator` and the drivers resolve as in an application.
 const dir = join(root, 'tools', 'test', `.snippets-${process.pid}`)
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -76,9 +83,10 @@ async function environmentFor(): Promise<{ env: Record<string, string>; role: st
   return { env: emulator.env({ profile: 'service-principal', principal: name }), role: principal.roleName ?? name }
 }
 
-describe('README snippets', () => {
+describe('documentation snippets', () => {
   it('finds the snippets', () => {
-    expect(snippets.length).toBeGreaterThanOrEqual(4)
+    expect(snippets.length).toBeGreaterThanOrEqual(30)
+    expect(new Set(snippets.map((s) => s.file)).size).toBeGreaterThanOrEqual(15)
   })
 
   it.each(snippets.map((s) => [`${s.file}:${s.line}`, s] as const))('%s runs as pasted', async (_where, snippet) => {
