@@ -248,7 +248,7 @@ export function createEntraAuth(
     allowUnverifiedTls,
     async close() {
       source.close()
-      telemetry?.close()
+      await telemetry?.close()
       stopStoreWarnings?.()
       listeners.clear()
     },

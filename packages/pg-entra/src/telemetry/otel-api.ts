@@ -89,14 +89,24 @@ export function loadedOpenTelemetry(): { api: OpenTelemetryApi | undefined } | u
 }
 
 /**
- * loadOpenTelemetry(), started only after `delayMs` (on an unref'd timer) unless something has loaded it already:
- * importing the API costs tens of milliseconds of CPU, which a process's start-up should not pay for telemetry that
- * nobody may have asked for. A process that exits sooner never imports it.
+ * loadOpenTelemetry(), started only after `delayMs` (on an unref'd timer) unless something has loaded it already, or
+ * `now()` is called: importing the API costs tens of milliseconds of CPU, which a process's start-up should not pay
+ * for telemetry that nobody may have asked for. A process that exits sooner never imports it.
  */
-export function loadOpenTelemetrySoon(delayMs: number): Promise<OpenTelemetryApi | undefined> {
-  if (loading) return loading
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(loadOpenTelemetry()), delayMs)
+export function loadOpenTelemetrySoon(delayMs: number): {
+  api: Promise<OpenTelemetryApi | undefined>
+  now(): void
+} {
+  if (loading) return { api: loading, now: () => {} }
+  let start = () => {}
+  const api = new Promise<OpenTelemetryApi | undefined>((resolve) => {
+    const timer = setTimeout(() => start(), delayMs)
     timer.unref()
+    start = () => {
+      clearTimeout(timer)
+      start = () => {}
+      resolve(loadOpenTelemetry())
+    }
   })
+  return { api, now: () => start() }
 }

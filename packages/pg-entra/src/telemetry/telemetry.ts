@@ -45,8 +45,8 @@ export interface Telemetry {
   observeTokenExpiry(expiresOn: () => number | undefined, now: () => number): void
   loginRefused(attempt: LoginAttempt): void
   loginRetried(attempt: LoginAttempt): void
-  /** Stops reporting the gauge. */
-  close(): void
+  /** Hands any record still waiting for @opentelemetry/api to it, then stops reporting the gauge. */
+  close(): Promise<void>
 }
 
 interface Instruments {
@@ -83,12 +83,15 @@ export function createTelemetry(option: TelemetryOption | undefined, subject: Te
   // start-up path) unless something has imported it already; what happens meanwhile is recorded once it has loaded.
   const already = loadedOpenTelemetry()
   if (option !== false && already) adopt(already.api)
+  const soon = option === false || already || option ? undefined : loadOpenTelemetrySoon(AUTO_IMPORT_DELAY_MS)
   const ready: Promise<Instruments | undefined> =
     option === false
       ? Promise.resolve(undefined)
       : already
         ? Promise.resolve(instruments)
-        : (option ? loadOpenTelemetry() : loadOpenTelemetrySoon(AUTO_IMPORT_DELAY_MS)).then(adopt)
+        : (soon ? soon.api : loadOpenTelemetry()).then(adopt)
+  /** Records made before the API loaded, still to be handed to it: close() waits for them rather than drop them. */
+  let unrecorded = 0
 
   /**
    * Runs `call` inside a span named `name`, then `record`s its outcome. Once @opentelemetry/api has loaded the span is
@@ -116,7 +119,9 @@ export function createTelemetry(option: TelemetryOption | undefined, subject: Te
     const outcome = await settle(call)
     const seconds = secondsSince(started)
     const endTime = Date.now()
+    unrecorded++
     void ready.then((late) => {
+      unrecorded--
       if (!late) return
       safely(() => {
         const span = late.tracer.startSpan(name, { kind: SPAN_KIND_CLIENT, attributes, startTime })
@@ -174,7 +179,12 @@ export function createTelemetry(option: TelemetryOption | undefined, subject: Te
     },
     loginRefused: (attempt) => login('loginRefused', attempt),
     loginRetried: (attempt) => login('loginRetried', attempt),
-    close() {
+    async close() {
+      // A short process (a CLI, a job) closes before the deferred import: its records go to the providers now.
+      if (unrecorded > 0 && !closed) {
+        soon?.now()
+        await ready
+      }
       closed = true
       if (observer) {
         const registered = observer
