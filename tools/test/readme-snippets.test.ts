@@ -42,7 +42,13 @@ function snippetsOf(file: string, text: string): Snippet[] {
 const snippets = DOCUMENTS.flatMap((file) => snippetsOf(file, readFileSync(join(root, file), 'utf8')))
 // Inside the repository, so that `pg-entra`, `pg-entra-emulator` and the drivers resolve as in an application.
 const dir = join(root, 'tools', 'test', `.snippets-${process.pid}`)
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+// Directories the snippets write to by their documented paths (docs/caching.md's file cache): removed after the run
+// unless they were there before it.
+const writtenBySnippets = ['/dev/shm/myapp-pg-entra'].filter((path) => !existsSync(path))
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true })
+  for (const path of writtenBySnippets) rmSync(path, { recursive: true, force: true })
+})
 
 function run(
   file: string,
