@@ -437,14 +437,29 @@ scenarios.throughput = async () => {
   const { stdout } = await promisify(execFile)(process.execPath, ['--require', guardPath, '--import', 'tsx', script], {
     env: { ...process.env, BENCH_SECONDS: quick ? '5' : '10' },
   })
+  const pgbouncer = await promisify(execFile)('pgbouncer', ['--version'], {
+    env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin` },
+  })
+    .then(({ stdout: version }) => version.trim().split('\n')[0])
+    .catch(() => 'PgBouncer')
   for (const result of JSON.parse(stdout.trim().split('\n').pop())) {
+    const what = `pgbench -S, ${result.clients} persistent connections (${result.seconds} s each)`
     addRow({
       scenario: 'throughput',
-      metric: `pgbench -S, ${result.clients} persistent connections, through the emulator's front (${result.seconds} s, between two direct runs)`,
+      metric: `${what}, through the emulator's front`,
       unit: 'transactions/s',
       pg_entra: result.frontTps,
       baseline: result.directTps,
-      baseline_name: 'the same pgbench straight to the upstream over TLS',
+      baseline_name: 'the same pgbench straight to the upstream over TLS (before and after)',
+    })
+    if (result.pgbouncerTps === undefined) continue
+    addRow({
+      scenario: 'throughput',
+      metric: `${what}: the front against a relay written in C doing its job (TLS from pgbench, session mode, the upstream's unix socket)`,
+      unit: 'transactions/s',
+      pg_entra: result.frontTps,
+      baseline: result.pgbouncerTps,
+      baseline_name: `${pgbouncer} between pgbench and the same upstream, at ${round(result.pgbouncerTps / result.directTps, 2)} of direct`,
     })
   }
 }

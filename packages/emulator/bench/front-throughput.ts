@@ -1,18 +1,67 @@
 // pgbench -S on persistent connections through the front, against the same pgbench straight to the upstream over
-// TLS, in one run, for each client count: prints [{"clients", "directTps", "frontTps", "ratio"}] (and writes it to the
-// path given as the argument). Run: npx tsx packages/emulator/bench/front-throughput.ts [out.json];
-// BENCH_SECONDS and BENCH_CLIENTS (a comma-separated list, default 4,16) tune it.
-import { execFile } from 'node:child_process'
+// TLS, in one run, for each client count; and, for context, through PgBouncer doing the front's job (TLS from
+// pgbench, session mode, the upstream's unix socket): a relay written in C, where it is installed. Prints
+// [{"clients", "directTps", "frontTps", "pgbouncerTps", "ratio"}] (and writes it to the path given as the argument).
+// Run: npx tsx packages/emulator/bench/front-throughput.ts [out.json]; BENCH_SECONDS and BENCH_CLIENTS (a
+// comma-separated list, default 4,16) tune it.
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { startPgFront } from '../src/pg-front/index.js'
+import { findPgBouncer } from '../src/pgbouncer/index.js'
 import { createCertificateAuthority } from '../src/pki/index.js'
 import { startUpstream } from '../src/upstream/index.js'
 import { postgresUser } from '../src/upstream/postgres-binaries.js'
 
 const run = promisify(execFile)
+const PGBOUNCER_PORT = 16_432
+
+/** PgBouncer as the front's stand-in: TLS to clients with the front's certificate, session mode, trust. */
+async function startPgBouncerRelay(
+  dir: string,
+  upstream: { socketDir: string; port: number },
+  runAs: { uid: number; gid: number } | undefined,
+): Promise<ChildProcess | undefined> {
+  const binary = await findPgBouncer().catch(() => undefined)
+  if (!binary) return undefined
+  const files = { ini: join(dir, 'pgbouncer.ini'), users: join(dir, 'users.txt') }
+  writeFileSync(files.users, '"bench" ""\n', { mode: 0o644 })
+  const ini = [
+    '[databases]',
+    `* = host=${upstream.socketDir} port=${upstream.port}`,
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1',
+    `listen_port = ${PGBOUNCER_PORT}`,
+    'unix_socket_dir =',
+    'auth_type = trust',
+    `auth_file = ${files.users}`,
+    'pool_mode = session',
+    'max_client_conn = 100',
+    'default_pool_size = 40',
+    'client_tls_sslmode = require',
+    `client_tls_key_file = ${join(dir, 'server.key')}`,
+    `client_tls_cert_file = ${join(dir, 'server.crt')}`,
+    'ignore_startup_parameters = extra_float_digits',
+    'logfile =',
+    'pidfile =',
+  ]
+  writeFileSync(files.ini, `${ini.join('\n')}\n`, { mode: 0o644 })
+  for (const file of Object.values(files)) if (runAs) chownSync(file, runAs.uid, runAs.gid)
+  const child = spawn(binary, [files.ini], { ...(runAs ?? {}), stdio: 'ignore' })
+  for (let attempt = 0; attempt < 300; attempt++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const probe = connect(PGBOUNCER_PORT, '127.0.0.1', () => resolve(true)).once('error', () => resolve(false))
+      probe.once('connect', () => probe.destroy())
+    })
+    if (up) return child
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  child.kill('SIGKILL')
+  return undefined
+}
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const clientCounts = (process.env.BENCH_CLIENTS ?? '4,16').split(',').map(Number)
 
@@ -21,6 +70,7 @@ const ca = await createCertificateAuthority()
 const certificate = await ca.issueServerCertificate()
 const dir = mkdtempSync(join(tmpdir(), 'front-bench-'))
 chmodSync(dir, 0o755) // the server may run as the postgres user
+let pgbouncer: ChildProcess | undefined
 try {
   // the upstream gets TLS too, so that the baseline pays for encryption as the front's clients do
   const runAs = await postgresUser()
@@ -63,21 +113,31 @@ try {
     const { stdout } = await run('pgbench', args, { env: env(port) })
     return Number(/tps = ([\d.]+)/.exec(stdout)?.[1])
   }
+  pgbouncer = await startPgBouncerRelay(dir, { socketDir: upstream.socketDir, port: upstream.port }, runAs)
   const results = []
   for (const clients of clientCounts) {
-    // direct, front, direct: drift on a shared machine moves the baseline on both sides of the front's run
+    // direct, front, PgBouncer, direct: drift on a shared machine moves the baseline on both sides of the others
     const before = await tps(upstream.port, clients)
     const frontTps = await tps(front.port, clients)
+    const pgbouncerTps = pgbouncer ? await tps(PGBOUNCER_PORT, clients) : undefined
     const after = await tps(upstream.port, clients)
     const directTps = (before + after) / 2
     const ratio = Number((frontTps / directTps).toFixed(3))
-    results.push({ clients, seconds, directTps: Math.round(directTps), frontTps: Math.round(frontTps), ratio })
+    results.push({
+      clients,
+      seconds,
+      directTps: Math.round(directTps),
+      frontTps: Math.round(frontTps),
+      ...(pgbouncerTps === undefined ? {} : { pgbouncerTps: Math.round(pgbouncerTps) }),
+      ratio,
+    })
   }
   const text = `${JSON.stringify(results)}\n`
   process.stdout.write(text)
   if (process.argv[2]) writeFileSync(process.argv[2], text)
   await front.close()
 } finally {
+  pgbouncer?.kill('SIGINT')
   await upstream.stop()
   rmSync(dir, { recursive: true, force: true })
 }
