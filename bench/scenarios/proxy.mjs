@@ -1,6 +1,7 @@
 // pgbench through `startProxy()` against pgbench straight to the same front with the token given by hand
 // (PGPASSWORD), in alternating short runs (median of each: the machine is shared): throughput on persistent
-// connections, and the connection rate with -C.
+// connections, and the connection rate with -C. For context on persistent connections, PgBouncer doing the proxy's
+// job (plain TCP from pgbench, verified TLS to the front, the token as its server password): a relay written in C.
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -9,6 +10,7 @@ import { promisify } from 'node:util'
 import { entraAuth } from 'pg-entra'
 import { startProxy } from 'pg-entra/proxy'
 import { emit, entraOptions, readConfig } from '../lib/clients.mjs'
+import { startPgBouncer } from '../lib/pgbouncer.mjs'
 import { median } from '../lib/stats.mjs'
 
 const run = promisify(execFile)
@@ -24,6 +26,21 @@ const proxy = await startProxy({
   entra: auth,
 })
 const token = (await auth.token()).token // the token by hand, as PGPASSWORD="$(pg-entra token)" would
+const PGBOUNCER_PORT = 16_433
+const caForPgBouncer = join(dir, 'ca.pem') // where PgBouncer, running as the postgres user, can read it
+writeFileSync(caForPgBouncer, config.ca, { mode: 0o644 })
+const pgbouncer = await startPgBouncer({
+  dir,
+  port: PGBOUNCER_PORT,
+  databases: [`* = host=localhost port=${config.pg.port} user=${role} password=${token}`],
+  settings: [
+    'pool_mode = session',
+    'default_pool_size = 40',
+    'server_tls_sslmode = verify-full',
+    `server_tls_ca_file = ${caForPgBouncer}`,
+  ],
+  users: [role],
+})
 
 const env = {
   direct: {
@@ -34,6 +51,7 @@ const env = {
     PGPASSWORD: token,
   },
   proxy: { PGHOST: proxy.host, PGPORT: String(proxy.port) },
+  pgbouncer: { PGHOST: '127.0.0.1', PGPORT: String(PGBOUNCER_PORT) },
 }
 
 async function pgbench(contender, connectEach, clients) {
@@ -64,9 +82,11 @@ try {
     ['persistentMany', false, config.manyClients],
     ['connect', true, config.clients],
   ]) {
-    const totals = { direct: { tps: [], failed: 0 }, proxy: { tps: [], failed: 0 } }
+    const totals = { direct: { tps: [], failed: 0 }, proxy: { tps: [], failed: 0 }, pgbouncer: { tps: [], failed: 0 } }
+    // PgBouncer keeps its server connections: with -C it would measure its own accept, not a login
+    const others = pgbouncer && !connectEach ? ['proxy', 'pgbouncer'] : ['proxy']
     for (let round = 0; round < config.rounds; round++) {
-      for (const contender of round % 2 === 0 ? ['direct', 'proxy'] : ['proxy', 'direct']) {
+      for (const contender of round % 2 === 0 ? ['direct', ...others] : [...others, 'direct']) {
         const r = await pgbench(contender, connectEach, clients)
         totals[contender].tps.push(r.tps)
         totals[contender].failed += r.failed
@@ -75,10 +95,14 @@ try {
     result[mode] = {
       direct: median(totals.direct.tps),
       proxy: median(totals.proxy.tps),
-      failed: totals.direct.failed + totals.proxy.failed,
+      ...(others.includes('pgbouncer')
+        ? { pgbouncer: median(totals.pgbouncer.tps), pgbouncerVersion: pgbouncer.version }
+        : {}),
+      failed: totals.direct.failed + totals.proxy.failed + totals.pgbouncer.failed,
     }
   }
 } finally {
+  await pgbouncer?.stop()
   await proxy.close({ graceMs: 1000 })
   await auth.close()
   rmSync(dir, { recursive: true, force: true })

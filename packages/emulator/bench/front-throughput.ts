@@ -4,14 +4,14 @@
 // [{"clients", "directTps", "frontTps", "pgbouncerTps", "ratio"}] (and writes it to the path given as the argument).
 // Run: npx tsx packages/emulator/bench/front-throughput.ts [out.json]; BENCH_SECONDS and BENCH_CLIENTS (a
 // comma-separated list, default 4,16) tune it.
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+// @ts-expect-error the benchmarks' shared helper is plain JavaScript
+import { startPgBouncer } from '../../../bench/lib/pgbouncer.mjs'
 import { startPgFront } from '../src/pg-front/index.js'
-import { findPgBouncer } from '../src/pgbouncer/index.js'
 import { createCertificateAuthority } from '../src/pki/index.js'
 import { startUpstream } from '../src/upstream/index.js'
 import { postgresUser } from '../src/upstream/postgres-binaries.js'
@@ -19,49 +19,6 @@ import { postgresUser } from '../src/upstream/postgres-binaries.js'
 const run = promisify(execFile)
 const PGBOUNCER_PORT = 16_432
 
-/** PgBouncer as the front's stand-in: TLS to clients with the front's certificate, session mode, trust. */
-async function startPgBouncerRelay(
-  dir: string,
-  upstream: { socketDir: string; port: number },
-  runAs: { uid: number; gid: number } | undefined,
-): Promise<ChildProcess | undefined> {
-  const binary = await findPgBouncer().catch(() => undefined)
-  if (!binary) return undefined
-  const files = { ini: join(dir, 'pgbouncer.ini'), users: join(dir, 'users.txt') }
-  writeFileSync(files.users, '"bench" ""\n', { mode: 0o644 })
-  const ini = [
-    '[databases]',
-    `* = host=${upstream.socketDir} port=${upstream.port}`,
-    '[pgbouncer]',
-    'listen_addr = 127.0.0.1',
-    `listen_port = ${PGBOUNCER_PORT}`,
-    'unix_socket_dir =',
-    'auth_type = trust',
-    `auth_file = ${files.users}`,
-    'pool_mode = session',
-    'max_client_conn = 100',
-    'default_pool_size = 40',
-    'client_tls_sslmode = require',
-    `client_tls_key_file = ${join(dir, 'server.key')}`,
-    `client_tls_cert_file = ${join(dir, 'server.crt')}`,
-    'ignore_startup_parameters = extra_float_digits',
-    'logfile =',
-    'pidfile =',
-  ]
-  writeFileSync(files.ini, `${ini.join('\n')}\n`, { mode: 0o644 })
-  for (const file of Object.values(files)) if (runAs) chownSync(file, runAs.uid, runAs.gid)
-  const child = spawn(binary, [files.ini], { ...(runAs ?? {}), stdio: 'ignore' })
-  for (let attempt = 0; attempt < 300; attempt++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const probe = connect(PGBOUNCER_PORT, '127.0.0.1', () => resolve(true)).once('error', () => resolve(false))
-      probe.once('connect', () => probe.destroy())
-    })
-    if (up) return child
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  child.kill('SIGKILL')
-  return undefined
-}
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const clientCounts = (process.env.BENCH_CLIENTS ?? '4,16').split(',').map(Number)
 
@@ -70,7 +27,7 @@ const ca = await createCertificateAuthority()
 const certificate = await ca.issueServerCertificate()
 const dir = mkdtempSync(join(tmpdir(), 'front-bench-'))
 chmodSync(dir, 0o755) // the server may run as the postgres user
-let pgbouncer: ChildProcess | undefined
+let pgbouncer: { version: string; stop(): Promise<unknown> } | undefined
 try {
   // the upstream gets TLS too, so that the baseline pays for encryption as the front's clients do
   const runAs = await postgresUser()
@@ -113,7 +70,20 @@ try {
     const { stdout } = await run('pgbench', args, { env: env(port) })
     return Number(/tps = ([\d.]+)/.exec(stdout)?.[1])
   }
-  pgbouncer = await startPgBouncerRelay(dir, { socketDir: upstream.socketDir, port: upstream.port }, runAs)
+  // PgBouncer as the front's stand-in: TLS to clients with the front's certificate, session mode
+  pgbouncer = await startPgBouncer({
+    dir,
+    port: PGBOUNCER_PORT,
+    databases: [`* = host=${upstream.socketDir} port=${upstream.port}`],
+    settings: [
+      'pool_mode = session',
+      'default_pool_size = 40',
+      'client_tls_sslmode = require',
+      `client_tls_key_file = ${join(dir, 'server.key')}`,
+      `client_tls_cert_file = ${join(dir, 'server.crt')}`,
+    ],
+    users: ['bench'],
+  })
   const results = []
   for (const clients of clientCounts) {
     // direct, front, PgBouncer, direct: drift on a shared machine moves the baseline on both sides of the others
@@ -128,7 +98,7 @@ try {
       seconds,
       directTps: Math.round(directTps),
       frontTps: Math.round(frontTps),
-      ...(pgbouncerTps === undefined ? {} : { pgbouncerTps: Math.round(pgbouncerTps) }),
+      ...(pgbouncerTps === undefined ? {} : { pgbouncerTps: Math.round(pgbouncerTps), pgbouncer: pgbouncer?.version }),
       ratio,
     })
   }
@@ -137,7 +107,7 @@ try {
   if (process.argv[2]) writeFileSync(process.argv[2], text)
   await front.close()
 } finally {
-  pgbouncer?.kill('SIGINT')
+  await pgbouncer?.stop()
   await upstream.stop()
   rmSync(dir, { recursive: true, force: true })
 }
