@@ -47,7 +47,7 @@ export async function startPgBouncer({ dir, port, databases, settings, users }) 
   const owner = runAs()
   chmodSync(dir, 0o755)
   const files = { ini: join(dir, 'pgbouncer.ini'), users: join(dir, 'pgbouncer-users.txt') }
-  writeFileSync(files.users, users.map((user) => `"${user}" ""\n`).join(''), { mode: 0o644 })
+  writeFileSync(files.users, users.map((user) => `"${user}" ""\n`).join(''), { mode: 0o600 })
   const ini = [
     '[databases]',
     ...databases,
@@ -63,7 +63,7 @@ export async function startPgBouncer({ dir, port, databases, settings, users }) 
     'pidfile =',
     ...settings,
   ]
-  writeFileSync(files.ini, `${ini.join('\n')}\n`, { mode: 0o644 })
+  writeFileSync(files.ini, `${ini.join('\n')}\n`, { mode: 0o600 }) // it may hold a server password
   if (owner) for (const file of Object.values(files)) chownSync(file, owner.uid, owner.gid)
   // BENCH_PGBOUNCER_LOG=<file> keeps PgBouncer's log, for when a relay will not connect
   const log = process.env.BENCH_PGBOUNCER_LOG ? openSync(process.env.BENCH_PGBOUNCER_LOG, 'a') : 'ignore'
