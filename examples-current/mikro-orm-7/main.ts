@@ -25,7 +25,6 @@ const ItemSchema = new EntitySchema<Item>({
 })
 
 const settings = exampleSettings()
-const env = process.env
 const auth = entraAuth({}) // the identity from the environment (AZURE_*)
 
 // Host, port, database, user and PGSSLROOTCERT (the emulator's CA here) from the PG* variables.

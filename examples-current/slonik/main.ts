@@ -1,8 +1,10 @@
 // Slonik 49 on Azure Database for PostgreSQL with Entra ID: `npx tsx examples-current/slonik/main.ts` (Node >= 24),
 // configured from the environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGSSLROOTCERT and AZURE_* for the credential).
-// No adapter: Slonik calls its `password` function before every new connection, so `auth.password` is enough.
+// Slonik resolves its `password` function itself before every new connection; `slonikPassword(auth)` hands pg
+// auth.password instead of a string, so that pg calls it on the socket the token goes to (verified TLS, every time).
 import { readFileSync } from 'node:fs'
 import { entraAuth } from 'pg-entra'
+import { slonikPassword } from 'pg-entra/slonik'
 import { createPool, sql } from 'slonik'
 import { z } from 'zod'
 import { exampleSettings, report, runPasses } from '../../examples/_shared/example.js'
@@ -14,7 +16,7 @@ const auth = entraAuth({}) // the identity from the environment (AZURE_*)
 // Slonik reads host, port, database and user from its URI; the password and TLS go in as options.
 const uri = `postgresql://${encodeURIComponent(env.PGUSER ?? '')}@${env.PGHOST}:${env.PGPORT ?? 5432}/${env.PGDATABASE}`
 const pool = await createPool(uri, {
-  password: auth.password,
+  password: slonikPassword(auth),
   // Verified TLS (pg checks the certificate against the host); the emulator's CA here, while Azure's certificates
   // chain to Node's default roots.
   ssl: env.PGSSLROOTCERT ? { ca: readFileSync(env.PGSSLROOTCERT) } : {},

@@ -11,6 +11,7 @@ export const adapters = [
   'pg-promise',
   'kysely',
   'drizzle',
+  'slonik',
 ] as const
 
 export default defineConfig({

@@ -1,7 +1,8 @@
 // node-postgres calls a password function as a method, `client.password(connectionParameters)`, once the server has
 // asked for a password: `this` is the pg.Client and `this.connection.stream` the socket the password will be written
 // to. That makes the password function the one place every pg-based client (pg, pg-pool, Knex, Sequelize, TypeORM,
-// MikroORM, pg-promise, Kysely, Prisma, Drizzle, Slonik) passes through with its socket in hand.
+// MikroORM, pg-promise, Kysely, Prisma, Drizzle, and Slonik through slonikPassword) passes through with its socket in
+// hand.
 import { refusedAtTheWire, weakeningOptions, wireProblem } from './wire.js'
 
 /** The slice of a pg.Client seen from its password function (public fields only). */

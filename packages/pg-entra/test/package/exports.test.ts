@@ -17,6 +17,7 @@ const ADAPTERS = [
   'pg-promise',
   'kysely',
   'drizzle',
+  'slonik',
 ]
 // The npm packages of every client an adapter may serve: loading one adapter must load none of the others.
 const CLIENT_PACKAGES = [
@@ -30,6 +31,7 @@ const CLIENT_PACKAGES = [
   'pg-promise',
   'kysely',
   'drizzle-orm',
+  'slonik',
   'redis',
   'ioredis',
 ]
