@@ -21,8 +21,13 @@ export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000 }
 
 /** A token is never handed out closer to expiry than this (a connect takes time; clocks drift)... */
 export const SAFETY_MARGIN_MAX_MS = 30_000
-/** ...nor than this share of its lifetime, so that 10-20 s tokens keep most of their life usable. */
+/** ...nor than this share of its lifetime, so that 10-20 s tokens keep most of their life usable... */
 export const SAFETY_MARGIN_FRACTION = 0.1
+/**
+ * ...and never closer than this, whatever the lifetime: an aged token (a credential's cache handing back one with
+ * half a second left) is not handed to a connection that could not use it in time.
+ */
+export const SAFETY_MARGIN_MIN_MS = 500
 
 /** Jitter moves a refresh earlier by at most this much... */
 export const JITTER_MAX_MS = 60_000
@@ -53,7 +58,7 @@ export function lifetimeMs(timing: TokenTiming): number {
 }
 
 export function safetyMarginMs(timing: TokenTiming): number {
-  return Math.min(SAFETY_MARGIN_MAX_MS, lifetimeMs(timing) * SAFETY_MARGIN_FRACTION)
+  return Math.max(SAFETY_MARGIN_MIN_MS, Math.min(SAFETY_MARGIN_MAX_MS, lifetimeMs(timing) * SAFETY_MARGIN_FRACTION))
 }
 
 /** The last moment the token may be handed out (exclusive). */

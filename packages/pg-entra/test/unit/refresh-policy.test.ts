@@ -110,7 +110,7 @@ describe('refreshAt and its jitter', () => {
 })
 
 describe('usable tokens', () => {
-  it('keeps a margin of min(30 s, 10% of the lifetime) before expiry', () => {
+  it('keeps a margin of min(30 s, 10% of the lifetime), at least 500 ms, before expiry', () => {
     const long = { fetchedAt: t0, expiresOnTimestamp: t0 + 60 * minute }
     expect(safetyMarginMs(long)).toBe(30_000)
     expect(isUsable(long, t0 + 60 * minute - 30_001)).toBe(true)
@@ -120,6 +120,12 @@ describe('usable tokens', () => {
     expect(isUsable(short, t0 + 17_999)).toBe(true)
     expect(isUsable(short, t0 + 18_000)).toBe(false)
     expect(isUsable({ fetchedAt: t0, expiresOnTimestamp: t0 - 1 }, t0)).toBe(false)
+    // An aged token from a credential's cache: 10% of what is left would be a few milliseconds.
+    const aged = { fetchedAt: t0, expiresOnTimestamp: t0 + 500 }
+    expect(safetyMarginMs(aged)).toBe(500)
+    expect(isUsable(aged, t0)).toBe(false)
+    expect(isUsable({ fetchedAt: t0, expiresOnTimestamp: t0 + 2_000 }, t0 + 1_499)).toBe(true)
+    expect(isUsable({ fetchedAt: t0, expiresOnTimestamp: t0 + 2_000 }, t0 + 1_500)).toBe(false)
   })
 })
 

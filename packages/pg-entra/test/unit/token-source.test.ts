@@ -184,6 +184,23 @@ describe('a credential that says refresh now', () => {
   })
 })
 
+describe('a credential that hands back an aged token', () => {
+  it('is not passed on with half a second left: the margin is at least 500 ms whatever the lifetime', async () => {
+    // As a credential's cache does after an invalidation: the same token again, now 500 ms from its expiry (10% of
+    // what is left would have been a 50 ms margin). Found by the invariant property test.
+    const issued = { token: 'cached-token', expiresOnTimestamp: clock.now() + minute }
+    const tokens = source({ fetchToken: async () => issued })
+    expect((await tokens.get()).token).toBe('cached-token')
+    tokens.invalidate('cached-token')
+    await clock.advanceAsync(minute - 500)
+    const error = await tokens.get().then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(isPgEntraError(error) && error.code).toBe('TOKEN_UNAVAILABLE')
+  })
+})
+
 describe('failures', () => {
   it('backs off exponentially with full jitter, capped', async () => {
     const tokens = source({ random: () => 0.999_999, backoff: { initialMs: 1_000, maxMs: 8_000 } })
