@@ -10,8 +10,8 @@
 // options: the same function then answers with the token, and `driverOptions.ssl`/`maxLifetimeSeconds` are pg's.
 import type { EntraAuth } from '../auth/types.js'
 import type { AuthHandle } from '../kernel/auth-handle.js'
-import { pgCallerOf } from '../tls/pg-caller.js'
 import { type EntraClientConfig, type EntraPgOption, preparePgConfig } from './pg.js'
+import { passwordAnsweringPg } from './pg-password.js'
 
 /**
  * What MikroORM 6 accepts from a password function, typed as MikroORM declares it. At run time `password` is the
@@ -28,12 +28,9 @@ export interface DynamicPassword {
  * as a method for every new connection (it answers with the token, over a socket it checks).
  */
 export function mikroOrmPassword(auth: EntraAuth): () => Promise<string> {
-  // Typed as both majors accept it (a function resolving to a string); MikroORM 6 gets a DynamicPassword.
-  return async function password(this: unknown): Promise<string> {
-    if (pgCallerOf(this)) return auth.password.call(this)
-    const forKnex: DynamicPassword = { password: auth.password as unknown as string }
-    return forKnex as unknown as string
-  }
+  // MikroORM 6 gets a DynamicPassword for Knex, whose password pg then calls
+  const forKnex: DynamicPassword = { password: auth.password as unknown as string }
+  return passwordAnsweringPg(auth, forKnex)
 }
 
 export interface MikroOrmEntraConfig extends EntraClientConfig {

@@ -4,16 +4,13 @@
 // a verified socket (the wire check in auth.password), on every connection. Called by pg directly (Slonik's first,
 // type-probing connection), it is auth.password. Slonik is never imported.
 import type { EntraAuth } from '../auth/types.js'
-import { pgCallerOf } from '../tls/pg-caller.js'
+import { passwordAnsweringPg } from './pg-password.js'
 
 /**
  * `createPool(uri, { password: slonikPassword(auth), ssl })`: Slonik's `password` option. Typed as Slonik expects
  * (a string per connection); what reaches pg is auth.password, which pg calls with the socket the token goes to.
  */
 export function slonikPassword(auth: EntraAuth): () => Promise<string> {
-  return async function slonikPassword(this: unknown): Promise<string> {
-    if (pgCallerOf(this)) return auth.password.call(this)
-    // For Slonik's perConnectionConfig: pg accepts a password function and calls it as a method of its client.
-    return auth.password as unknown as string
-  }
+  // Slonik puts what it gets into pg's config as `password`
+  return passwordAnsweringPg(auth, auth.password)
 }

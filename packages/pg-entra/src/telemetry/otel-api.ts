@@ -98,15 +98,15 @@ export function loadOpenTelemetrySoon(delayMs: number): {
   now(): void
 } {
   if (loading) return { api: loading, now: () => {} }
-  let start = () => {}
+  let now = () => {}
   const api = new Promise<OpenTelemetryApi | undefined>((resolve) => {
-    const timer = setTimeout(() => start(), delayMs)
-    timer.unref()
-    start = () => {
+    // loadOpenTelemetry() imports once however often it is called, and a second resolve is ignored
+    now = () => {
       clearTimeout(timer)
-      start = () => {}
       resolve(loadOpenTelemetry())
     }
+    const timer = setTimeout(now, delayMs)
+    timer.unref()
   })
-  return { api, now: () => start() }
+  return { api, now }
 }

@@ -83,7 +83,7 @@ export function createTelemetry(option: TelemetryOption | undefined, subject: Te
   // start-up path) unless something has imported it already; what happens meanwhile is recorded once it has loaded.
   const already = loadedOpenTelemetry()
   if (option !== false && already) adopt(already.api)
-  const soon = option === false || already || option ? undefined : loadOpenTelemetrySoon(AUTO_IMPORT_DELAY_MS)
+  const soon = option === undefined && !already ? loadOpenTelemetrySoon(AUTO_IMPORT_DELAY_MS) : undefined
   const ready: Promise<Instruments | undefined> =
     option === false
       ? Promise.resolve(undefined)
