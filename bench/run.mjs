@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { guardPath, runMany, runScenario } from './lib/child.mjs'
 import { redisAvailable, startRedis } from './lib/redis.mjs'
-import { median, percentile, round, summarize } from './lib/stats.mjs'
+import { median, pairedRateRatio, percentile, round, summarize } from './lib/stats.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const require = createRequire(import.meta.url)
@@ -74,11 +74,12 @@ async function repeat(label, measure) {
 }
 
 /**
- * A row from repeated runs, each `{ pg_entra, baseline, anchor? }`: the medians, the ratio's median over the runs (a
- * ratio is only ever taken within one run), and `spread` [min, max] of each across the runs.
+ * A row from repeated runs, each `{ pg_entra, baseline, anchor?, ratio? }`: the medians, the ratio's median over the
+ * runs (a ratio is only ever taken within one run: `ratio` when the run measured it in pairs, else pg_entra / baseline),
+ * and `spread` [min, max] of each across the runs.
  */
 function addRepeatedRow(row, runs, digits = 2) {
-  const ratios = runs.map((r) => (r.baseline === 0 ? Number.NaN : r.pg_entra / r.baseline))
+  const ratios = runs.map((r) => r.ratio ?? (r.baseline === 0 ? Number.NaN : r.pg_entra / r.baseline))
   const pick = (key) => summarize(runs.map((r) => r[key]))
   const pgEntra = pick('pg_entra')
   const baseline = pick('baseline')
@@ -138,7 +139,7 @@ const scenarios = {
         configFor(p, { contenders: ['pg-entra', 'static-token', 'password'], count, blocks: count / 10 }),
       )
     })
-    const metric = `sequential connect + query + close through the front (${count} each, interleaved blocks of 10, median block)`
+    const metric = `sequential connect + query + close through the front (${count} each, interleaved blocks of 10; rate: the median block; ratio: the median round)`
     addRepeatedRow(
       {
         scenario: 'churn',
@@ -146,7 +147,11 @@ const scenarios = {
         unit: 'connections/s',
         baseline_name: 'pg with a token string fetched once, same Entra role',
       },
-      runs.map((r) => ({ pg_entra: r['pg-entra'].perSecond, baseline: r['static-token'].perSecond })),
+      runs.map((r) => ({
+        pg_entra: r['pg-entra'].perSecond,
+        baseline: r['static-token'].perSecond,
+        ratio: pairedRateRatio(r['pg-entra'].blockMs, r['static-token'].blockMs),
+      })),
       1,
     )
     addRepeatedRow(
@@ -156,7 +161,11 @@ const scenarios = {
         unit: 'connections/s',
         baseline_name: 'password role (SCRAM) through the same front',
       },
-      runs.map((r) => ({ pg_entra: r['pg-entra'].perSecond, baseline: r.password.perSecond })),
+      runs.map((r) => ({
+        pg_entra: r['pg-entra'].perSecond,
+        baseline: r.password.perSecond,
+        ratio: pairedRateRatio(r['pg-entra'].blockMs, r.password.blockMs),
+      })),
       1,
     )
   },

@@ -15,3 +15,15 @@ export function summarize(values) {
   if (finite.length === 0) return { median: null, spread: null }
   return { median: median(finite), spread: [Math.min(...finite), Math.max(...finite)] }
 }
+
+/**
+ * The rate of `subject` against `baseline` from blocks that ran in turn (block i of each, next to each other): the
+ * median over the rounds of baseline time / subject time. Drift on a shared machine moves both blocks of a round, so
+ * it cancels here, where a ratio of two medians would still carry it.
+ */
+export function pairedRateRatio(subjectBlockMs, baselineBlockMs) {
+  const rounds = Math.min(subjectBlockMs.length, baselineBlockMs.length)
+  const ratios = []
+  for (let i = 0; i < rounds; i++) ratios.push(baselineBlockMs[i] / subjectBlockMs[i])
+  return median(ratios)
+}

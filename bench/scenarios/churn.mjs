@@ -1,6 +1,7 @@
 // Sequential connect, query, close: `count` times, alternating blocks of each contender so that drift on a shared
 // machine hits both alike. Reports connections per second for each: that of its median block, so that a burst of
-// other work on the machine during a few blocks moves no contender's rate.
+// other work on the machine during a few blocks moves no contender's rate. Every block's time is reported too, so
+// that contenders can be compared round by round (blocks that ran next to each other).
 import { createContenderPool, emit, readConfig } from '../lib/clients.mjs'
 import { median } from '../lib/stats.mjs'
 
@@ -37,7 +38,10 @@ for (let b = 0; b < blocks; b++) {
 await Promise.all(contenders.map((c) => pools[c].end()))
 emit(
   Object.fromEntries(
-    contenders.map((c) => [c, { connections: done[c], perSecond: (perBlock / median(blockTimes[c])) * 1000 }]),
+    contenders.map((c) => [
+      c,
+      { connections: done[c], perSecond: (perBlock / median(blockTimes[c])) * 1000, blockMs: blockTimes[c] },
+    ]),
   ),
 )
 process.exit(0)

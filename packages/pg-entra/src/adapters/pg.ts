@@ -6,6 +6,7 @@ import pg from 'pg'
 import type { AuthHandle, EntraOption } from '../kernel/auth-handle.js'
 import { type PreparedConnection, prepareConnection } from '../kernel/connection.js'
 import { connectRetryingRefusal, explainLoginFailure } from '../kernel/pg-login.js'
+import { checkPgWireEarly } from '../tls/pg-caller.js'
 import type { PgSsl } from '../tls/pg-ssl.js'
 
 /** Entra options (a new EntraAuth is made and owned) or an EntraAuth you made (and close yourself). */
@@ -88,6 +89,7 @@ export class Client extends pg.Client {
       prepared ? pgConfigOf(config as EntraClientConfig, prepared) : (config as pg.ClientConfig | string | undefined),
     )
     if (!prepared) return
+    checkPgWireEarly(this)
     // Instance properties, so that the declarations stay pg's own whichever @types/pg the application has.
     const connect = pg.Client.prototype.connect as (this: pg.Client) => Promise<unknown>
     const end = pg.Client.prototype.end as (this: pg.Client, callback?: (error: Error) => void) => Promise<void> | void
@@ -124,6 +126,14 @@ function targetOf(prepared: PreparedConnection, user: string | undefined) {
   return { host: prepared.fields.host, port: prepared.fields.port, user: user ?? '', auth: prepared.handle.auth }
 }
 
+/** The pool's clients, unless the application gives its own `Client`: pg's, with the wire check readied early. */
+class EarlyCheckedClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config)
+    checkPgWireEarly(this)
+  }
+}
+
 /**
  * A real pg.Pool. With `entra` every new connection takes the current token (one request however many connect at
  * once) over verified TLS; the user is derived from the token before the first connection when not given; a login the
@@ -134,7 +144,8 @@ export function createPool(config: EntraPoolConfig = {}): pg.Pool {
   const { entra, ...plain } = config
   if (!entra) return new pg.Pool(plain)
   const prepared = prepare(config as EntraClientConfig)
-  return withEntra(new pg.Pool(pgConfigOf(config as EntraClientConfig, prepared) as pg.PoolConfig), prepared)
+  const poolConfig = { Client: EarlyCheckedClient, ...pgConfigOf(config as EntraClientConfig, prepared) }
+  return withEntra(new pg.Pool(poolConfig as pg.PoolConfig), prepared)
 }
 
 /**

@@ -3,13 +3,14 @@
 // to. That makes the password function the one place every pg-based client (pg, pg-pool, Knex, Sequelize, TypeORM,
 // MikroORM, pg-promise, Kysely, Prisma, Drizzle, and Slonik through slonikPassword) passes through with its socket in
 // hand.
-import { refusedAtTheWire, weakeningOptions, wireProblem } from './wire.js'
+import { checkWireWhenSecure, refusedAtTheWire, weakeningOptions, wireProblem } from './wire.js'
 
 /** The slice of a pg.Client seen from its password function (public fields only). */
 export interface PgCaller {
   connection: {
     stream: unknown
     once(event: 'errorMessage', listener: (message: { code?: unknown }) => void): unknown
+    once(event: 'sslconnect', listener: () => void): unknown
   }
   host?: unknown
   port?: unknown
@@ -28,6 +29,17 @@ export function pgCallerOf(self: unknown): PgCaller | undefined {
 function hostOf(caller: PgCaller): string {
   const host = caller.connectionParameters?.host ?? caller.host
   return typeof host === 'string' && host !== '' ? host : 'localhost'
+}
+
+/**
+ * Has the slow part of the wire check of `client`'s socket done right after its TLS handshake (pg emits `sslconnect`
+ * once it has made the TLS socket), for clients pg-entra constructs itself. The check is still made at the password.
+ */
+export function checkPgWireEarly(client: unknown): void {
+  const caller = pgCallerOf(client)
+  if (!caller) return
+  const { connection } = caller
+  connection.once('sslconnect', () => checkWireWhenSecure(connection.stream, hostOf(caller)))
 }
 
 /** Throws TLS_REQUIRED unless the pg client's socket is verified TLS for the host it connected to. */
