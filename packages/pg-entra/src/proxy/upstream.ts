@@ -1,7 +1,7 @@
 // The proxy's side towards the server: a TCP connection upgraded to TLS the way libpq's verify-full does it, checked
 // by the proxy itself before anything (a startup packet, a token, a cancel request) is written to it.
 import { isIP, type Socket, connect as tcpConnect } from 'node:net'
-import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls'
+import { type ConnectionOptions, connect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls'
 import { serialize } from 'pg-protocol'
 import { PgEntraError } from '../errors/pg-entra-error.js'
 import { type PgSsl, tlsFailure } from '../tls/pg-ssl.js'
@@ -21,6 +21,8 @@ export interface UpstreamTarget {
    * a proxy that does saves the full handshake on every new connection). Only this target's own sessions go here.
    */
   tlsSession?: Buffer
+  /** The TLS context built once from `ssl` (its CA, certificate and key), for every connection to this target. */
+  secureContext?: SecureContext
 }
 
 export interface UpstreamConnection {
@@ -73,8 +75,11 @@ function tcp(target: UpstreamTarget): Promise<Socket> {
 
 function handshake(socket: Socket, target: UpstreamTarget, options: ConnectionOptions): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
+    // Without a context of its own, every tls.connect builds one from the options: parsing the CA and key again.
+    target.secureContext ??= createSecureContext(options)
     const secure = connect({
       ...options,
+      secureContext: target.secureContext,
       socket,
       ...(isIP(target.host) ? {} : { servername: target.host }),
       ...(target.tlsSession ? { session: target.tlsSession } : {}),
