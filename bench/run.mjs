@@ -15,6 +15,9 @@ const here = dirname(fileURLToPath(import.meta.url))
 const require = createRequire(import.meta.url)
 require(guardPath) // the emulator runs in this process: nothing of it may leave the machine either
 
+/** The measuring stick for the relays: bench/lib/copy-relay.c. */
+const COPY_RELAY =
+  'the least a relay can do in its place, in C (the TLS its job needs, then one read and one write per message)'
 const ANCHOR = `@azure/postgresql-auth ${require('@azure/postgresql-auth/package.json').version}`
 const only = process.argv.slice(2)
 const quick = process.env.BENCH_QUICK === '1'
@@ -369,15 +372,26 @@ const scenarios = {
         baseline: round(r[mode].direct, 1),
         baseline_name,
       })
-      if (r[mode].pgbouncer === undefined) continue
-      addRow({
-        scenario: 'proxy',
-        metric: `${metric}: the proxy against a relay written in C doing its job (plain TCP from pgbench, verified TLS to the front, the token as its password)`,
-        unit,
-        pg_entra: round(r[mode].proxy, 1),
-        baseline: round(r[mode].pgbouncer, 1),
-        baseline_name: `${r[mode].pgbouncerVersion} between pgbench and the same front, at ${round(r[mode].pgbouncer / r[mode].direct, 2)} of direct`,
-      })
+      if (r[mode].pgbouncer !== undefined) {
+        addRow({
+          scenario: 'proxy',
+          metric: `${metric}: the proxy against a relay written in C doing its job (plain TCP from pgbench, verified TLS to the front, the token as its password)`,
+          unit,
+          pg_entra: round(r[mode].proxy, 1),
+          baseline: round(r[mode].pgbouncer, 1),
+          baseline_name: `${r[mode].pgbouncerVersion} between pgbench and the same front, at ${round(r[mode].pgbouncer / r[mode].direct, 2)} of direct`,
+        })
+      }
+      if (r[mode].copyRelay !== undefined) {
+        addRow({
+          scenario: 'proxy',
+          metric: `${metric}: the proxy against ${COPY_RELAY}: plain TCP from pgbench, verified TLS to the front`,
+          unit,
+          pg_entra: round(r[mode].proxy, 1),
+          baseline: round(r[mode].copyRelay, 1),
+          baseline_name: `the copy relay, at ${round(r[mode].copyRelay / r[mode].direct, 2)} of direct`,
+        })
+      } else if (r[mode].copyRelayUnavailable) notes.push(`proxy: ${r[mode].copyRelayUnavailable}`)
     }
   },
 
@@ -453,9 +467,10 @@ const scenarios = {
 scenarios.throughput = async () => {
   const script = join(here, '..', 'packages', 'emulator', 'bench', 'front-throughput.ts')
   const { stdout } = await promisify(execFile)(process.execPath, ['--require', guardPath, '--import', 'tsx', script], {
-    env: { ...process.env, BENCH_SECONDS: quick ? '5' : '10' },
+    env: { ...process.env, BENCH_SECONDS: quick ? '4' : '8' },
   })
-  for (const result of JSON.parse(stdout.trim().split('\n').pop())) {
+  const results = JSON.parse(stdout.trim().split('\n').pop())
+  for (const result of results) {
     const what = `pgbench -S, ${result.clients} persistent connections (${result.seconds} s each)`
     addRow({
       scenario: 'throughput',
@@ -473,6 +488,20 @@ scenarios.throughput = async () => {
       pg_entra: result.frontTps,
       baseline: result.pgbouncerTps,
       baseline_name: `${result.pgbouncer} between pgbench and the same upstream, at ${round(result.pgbouncerTps / result.directTps, 2)} of direct`,
+    })
+  }
+  for (const result of results) {
+    if (result.copyRelayTps === undefined) {
+      if (result.copyRelayUnavailable) notes.push(`throughput: ${result.copyRelayUnavailable}`)
+      continue
+    }
+    addRow({
+      scenario: 'throughput',
+      metric: `pgbench -S, ${result.clients} persistent connections (${result.seconds} s each): the front against ${COPY_RELAY}: TLS from pgbench, the upstream's unix socket`,
+      unit: 'transactions/s',
+      pg_entra: result.frontTps,
+      baseline: result.copyRelayTps,
+      baseline_name: `the copy relay, at ${round(result.copyRelayTps / result.directTps, 2)} of direct`,
     })
   }
 }

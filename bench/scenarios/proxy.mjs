@@ -1,7 +1,9 @@
 // pgbench through `startProxy()` against pgbench straight to the same front with the token given by hand
 // (PGPASSWORD), in alternating short runs (median of each: the machine is shared): throughput on persistent
 // connections, and the connection rate with -C. For context on persistent connections, PgBouncer doing the proxy's
-// job (plain TCP from pgbench, verified TLS to the front, the token as its server password): a relay written in C.
+// job (plain TCP from pgbench, verified TLS to the front, the token as its server password): a relay written in C;
+// and the least a relay can do in the proxy's place, in C (bench/lib/copy-relay.c: plain TCP from pgbench, verified
+// TLS to the front, bytes copied; pgbench gives the token itself).
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,6 +12,7 @@ import { promisify } from 'node:util'
 import { entraAuth } from 'pg-entra'
 import { startProxy } from 'pg-entra/proxy'
 import { emit, entraOptions, readConfig } from '../lib/clients.mjs'
+import { startCopyRelay } from '../lib/copy-relay.mjs'
 import { startPgBouncer } from '../lib/pgbouncer.mjs'
 import { median } from '../lib/stats.mjs'
 
@@ -27,7 +30,7 @@ const proxy = await startProxy({
 })
 const token = (await auth.token()).token // the token by hand, as PGPASSWORD="$(pg-entra token)" would
 const PGBOUNCER_PORT = 16_433
-const caForPgBouncer = join(dir, 'ca.pem') // where PgBouncer, running as the postgres user, can read it
+const caForPgBouncer = join(dir, 'ca.pem') // where PgBouncer, running as the postgres user, can read it (and the copy relay)
 writeFileSync(caForPgBouncer, config.ca, { mode: 0o644 })
 const pgbouncer = await startPgBouncer({
   dir,
@@ -41,15 +44,21 @@ const pgbouncer = await startPgBouncer({
   ],
   users: [role],
 })
+const copyRelay = await startCopyRelay({
+  dir,
+  args: ['client', caForPgBouncer, config.pg.host, String(config.pg.port)],
+})
 
+const straightToTheFront = {
+  PGHOST: config.pg.host,
+  PGPORT: String(config.pg.port),
+  PGSSLMODE: 'verify-full',
+  PGSSLROOTCERT: config.caPath,
+  PGPASSWORD: token,
+}
 const env = {
-  direct: {
-    PGHOST: config.pg.host,
-    PGPORT: String(config.pg.port),
-    PGSSLMODE: 'verify-full',
-    PGSSLROOTCERT: config.caPath,
-    PGPASSWORD: token,
-  },
+  direct: straightToTheFront,
+  copyRelay: { PGHOST: '127.0.0.1', PGPORT: String(copyRelay.port), PGSSLMODE: 'disable', PGPASSWORD: token },
   proxy: { PGHOST: proxy.host, PGPORT: String(proxy.port) },
   pgbouncer: { PGHOST: '127.0.0.1', PGPORT: String(PGBOUNCER_PORT) },
 }
@@ -82,9 +91,13 @@ try {
     ['persistentMany', false, config.manyClients],
     ['connect', true, config.clients],
   ]) {
-    const totals = { direct: { tps: [], failed: 0 }, proxy: { tps: [], failed: 0 }, pgbouncer: { tps: [], failed: 0 } }
-    // PgBouncer keeps its server connections: with -C it would measure its own accept, not a login
-    const others = pgbouncer && !connectEach ? ['proxy', 'pgbouncer'] : ['proxy']
+    const contenders = ['direct', 'proxy', 'pgbouncer', 'copyRelay']
+    const totals = Object.fromEntries(contenders.map((contender) => [contender, { tps: [], failed: 0 }]))
+    // For context on persistent connections only: PgBouncer keeps its server connections (with -C it would measure
+    // its own accept, not a login), and the copy relay is a ceiling for the throughput of a relay in that place
+    const others = ['proxy']
+    if (!connectEach && pgbouncer) others.push('pgbouncer')
+    if (!connectEach && copyRelay.port) others.push('copyRelay')
     for (let round = 0; round < config.rounds; round++) {
       for (const contender of round % 2 === 0 ? ['direct', ...others] : [...others, 'direct']) {
         const r = await pgbench(contender, connectEach, clients)
@@ -98,11 +111,15 @@ try {
       ...(others.includes('pgbouncer')
         ? { pgbouncer: median(totals.pgbouncer.tps), pgbouncerVersion: pgbouncer.version }
         : {}),
-      failed: totals.direct.failed + totals.proxy.failed + totals.pgbouncer.failed,
+      ...(others.includes('copyRelay')
+        ? { copyRelay: median(totals.copyRelay.tps) }
+        : { copyRelayUnavailable: copyRelay.unavailable }),
+      failed: contenders.reduce((sum, contender) => sum + totals[contender].failed, 0),
     }
   }
 } finally {
   await pgbouncer?.stop()
+  await copyRelay.stop?.()
   await proxy.close({ graceMs: 1000 })
   await auth.close()
   rmSync(dir, { recursive: true, force: true })

@@ -1,7 +1,9 @@
 // pgbench -S on persistent connections through the front, against the same pgbench straight to the upstream over
 // TLS, in one run, for each client count; and, for context, through PgBouncer doing the front's job (TLS from
-// pgbench, session mode, the upstream's unix socket): a relay written in C, where it is installed. Prints
-// [{"clients", "directTps", "frontTps", "pgbouncerTps", "ratio"}] (and writes it to the path given as the argument).
+// pgbench, session mode, the upstream's unix socket): a relay written in C, where it is installed; and through the
+// least a relay can do in the front's place, in C (bench/lib/copy-relay.c: TLS from pgbench, bytes copied to the
+// upstream's unix socket), where it can be built. Prints [{"clients", "directTps", "frontTps", "pgbouncerTps",
+// "copyRelayTps", "ratio"}] (and writes it to the path given as the argument).
 // Run: npx tsx packages/emulator/bench/front-throughput.ts [out.json]; BENCH_SECONDS and BENCH_CLIENTS (a
 // comma-separated list, default 4,16) tune it.
 import { execFile } from 'node:child_process'
@@ -9,6 +11,8 @@ import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+// @ts-expect-error the benchmarks' shared helper is plain JavaScript
+import { startCopyRelay } from '../../../bench/lib/copy-relay.mjs'
 // @ts-expect-error the benchmarks' shared helper is plain JavaScript
 import { startPgBouncer } from '../../../bench/lib/pgbouncer.mjs'
 import { startPgFront } from '../src/pg-front/index.js'
@@ -28,6 +32,7 @@ const certificate = await ca.issueServerCertificate()
 const dir = mkdtempSync(join(tmpdir(), 'front-bench-'))
 chmodSync(dir, 0o755) // the server may run as the postgres user
 let pgbouncer: { version: string; stop(): Promise<unknown> } | undefined
+let copyRelay: { port?: number; unavailable?: string; stop?(): Promise<unknown> } | undefined
 try {
   // the upstream gets TLS too, so that the baseline pays for encryption as the front's clients do
   const runAs = await postgresUser()
@@ -84,12 +89,23 @@ try {
     ],
     users: ['bench'],
   })
+  // the front's TLS and hop, with nothing else of its work
+  copyRelay = await startCopyRelay({
+    dir,
+    args: [
+      'server',
+      join(dir, 'server.crt'),
+      join(dir, 'server.key'),
+      join(upstream.socketDir, `.s.PGSQL.${upstream.port}`),
+    ],
+  })
   const results = []
   for (const clients of clientCounts) {
-    // direct, front, PgBouncer, direct: drift on a shared machine moves the baseline on both sides of the others
+    // direct, the relays, direct: drift on a shared machine moves the baseline on both sides of the others
     const before = await tps(upstream.port, clients)
     const frontTps = await tps(front.port, clients)
     const pgbouncerTps = pgbouncer ? await tps(PGBOUNCER_PORT, clients) : undefined
+    const copyRelayTps = copyRelay?.port ? await tps(copyRelay.port, clients) : undefined
     const after = await tps(upstream.port, clients)
     const directTps = (before + after) / 2
     const ratio = Number((frontTps / directTps).toFixed(3))
@@ -99,6 +115,9 @@ try {
       directTps: Math.round(directTps),
       frontTps: Math.round(frontTps),
       ...(pgbouncerTps === undefined ? {} : { pgbouncerTps: Math.round(pgbouncerTps), pgbouncer: pgbouncer?.version }),
+      ...(copyRelayTps === undefined
+        ? { copyRelayUnavailable: copyRelay?.unavailable }
+        : { copyRelayTps: Math.round(copyRelayTps) }),
       ratio,
     })
   }
@@ -108,6 +127,7 @@ try {
   await front.close()
 } finally {
   await pgbouncer?.stop()
+  await copyRelay?.stop?.()
   await upstream.stop()
   rmSync(dir, { recursive: true, force: true })
 }
