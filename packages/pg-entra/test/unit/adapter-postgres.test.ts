@@ -6,7 +6,7 @@ import { resolvePostgres } from '../../src/adapters/postgres.js'
 import { entraAuth } from '../../src/auth/entra-auth.js'
 import type { EntraAuth } from '../../src/auth/types.js'
 import { fakeJwt } from './_jwt.js'
-import { rejected, thrown } from './_thrown.js'
+import { rejected } from './_thrown.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'pg-entra-postgres-'))
 const caPath = join(dir, 'ca.pem')

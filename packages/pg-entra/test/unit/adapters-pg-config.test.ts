@@ -114,6 +114,7 @@ describe('resolvePgConfig', () => {
         user: 'explicit',
         entra: auth,
       })
+      closers.push(() => handle.release())
       expect(config).toMatchObject({ host: 'url-host', database: 'url-db', user: 'explicit' })
       const fromEnv = await resolvePgConfig({ entra: auth })
       expect(fromEnv).toMatchObject({ host: 'env-host', database: 'env-db', user: 'env-user' })
