@@ -169,6 +169,25 @@ describe('strictness', () => {
     }
   })
 
+  it('TLS sessions are never resumed: every connection negotiates in full, as PostgreSQL makes it', async () => {
+    const first = await WireClient.openTls(em.pg.port, em.ca)
+    let session: Buffer | undefined
+    try {
+      first.send(startupPacket({ user: 'fid-sp', database: 'postgres' }))
+      expect((await first.message())?.type).toBe('R') // sent after the handshake's tickets, so they have arrived
+      session = first.session
+    } finally {
+      first.close()
+    }
+    expect(session).toBeInstanceOf(Buffer) // Node's TLS keeps a session to offer; the front must not take it
+    const second = await WireClient.openTls(em.pg.port, em.ca, session)
+    try {
+      expect(second.resumed).toBe(false)
+    } finally {
+      second.close()
+    }
+  })
+
   it("users are matched by oid: a token naming the role in upn with another user's oid is refused", async () => {
     const mallory = em.principal('mallory@contoso.example')
     const token = await em.mintToken({

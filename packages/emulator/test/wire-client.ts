@@ -12,18 +12,30 @@ export class WireClient {
     this.listen(socket)
   }
 
-  /** SSLRequest, 'S', then TLS verified against `ca`. */
-  static async openTls(port: number, ca: string): Promise<WireClient> {
+  /** The TLS session the server issued last (a session ticket), once one has arrived. */
+  session: Buffer | undefined
+
+  /** SSLRequest, 'S', then TLS verified against `ca`, offering `session` to resume when given. */
+  static async openTls(port: number, ca: string, session?: Buffer): Promise<WireClient> {
     const raw = net.connect(port, '127.0.0.1')
     raw.on('error', () => {})
     await new Promise((resolve, reject) => raw.once('connect', resolve).once('error', reject))
     raw.write(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]))
     const answer = await new Promise<Buffer>((resolve) => raw.once('data', resolve))
     if (answer.toString() !== 'S') throw new Error(`SSLRequest answered with ${JSON.stringify(answer.toString())}`)
-    const secure = tls.connect({ socket: raw, ca, host: '127.0.0.1' })
+    const secure = tls.connect({ socket: raw, ca, host: '127.0.0.1', ...(session ? { session } : {}) })
     secure.on('error', () => {})
+    const client = new WireClient(secure)
+    secure.on('session', (issued: Buffer) => {
+      client.session = issued
+    })
     await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject))
-    return new WireClient(secure)
+    return client
+  }
+
+  /** Whether the TLS handshake resumed an earlier session instead of negotiating in full. */
+  get resumed(): boolean {
+    return (this.socket as tls.TLSSocket).isSessionReused()
   }
 
   private listen(socket: net.Socket) {

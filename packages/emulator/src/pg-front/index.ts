@@ -1,5 +1,6 @@
 // The Azure-like PostgreSQL front: TLS required, a cleartext password that is an Entra token for mapped roles (or the
 // role's own password otherwise), then the session is handed to the upstream PostgreSQL and bytes are relayed.
+import { constants } from 'node:crypto'
 import net from 'node:net'
 import tls from 'node:tls'
 import { ConnectionHandler } from './connection.js'
@@ -22,7 +23,13 @@ const LOOPBACK_HOSTS = { '127.0.0.1': '127.0.0.1', '::1': '::1', localhost: '127
 export async function startPgFront(opts: StartPgFrontOptions): Promise<PgFront> {
   const bindHost = LOOPBACK_HOSTS[opts.host as keyof typeof LOOPBACK_HOSTS]
   if (!bindHost) throw new Error(`the PostgreSQL front listens on loopback only, not on "${String(opts.host)}"`)
-  const secureContext = tls.createSecureContext({ key: opts.tls.key, cert: opts.tls.cert })
+  // As PostgreSQL sets its own: no session tickets, no session cache, so that no client resumes a TLS session here
+  // that Azure would make it negotiate in full
+  const secureContext = tls.createSecureContext({
+    key: opts.tls.key,
+    cert: opts.tls.cert,
+    secureOptions: constants.SSL_OP_NO_TICKET,
+  })
   const sockets = new Set<net.Socket>()
   const handler = new ConnectionHandler(opts, secureContext, (s) => {
     sockets.add(s)

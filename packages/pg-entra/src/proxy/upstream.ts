@@ -16,11 +16,6 @@ export interface UpstreamTarget {
   /** Lets a server that answers the SSLRequest with N, or whose certificate does not verify, have the token. */
   allowUnverifiedTls: boolean
   connectTimeoutMs: number
-  /**
-   * The last TLS session the server issued on a verified connection, to resume the next one (libpq does not resume:
-   * a proxy that does saves the full handshake on every new connection). Only this target's own sessions go here.
-   */
-  tlsSession?: Buffer
   /** The TLS context built once from `ssl` (its CA, certificate and key), for every connection to this target. */
   secureContext?: SecureContext
 }
@@ -82,13 +77,7 @@ function handshake(socket: Socket, target: UpstreamTarget, options: ConnectionOp
       secureContext: target.secureContext,
       socket,
       ...(isIP(target.host) ? {} : { servername: target.host }),
-      ...(target.tlsSession ? { session: target.tlsSession } : {}),
       rejectUnauthorized: !target.allowUnverifiedTls,
-    })
-    // Kept only once this connection has passed verify(): a resumed session then proves the same verified server.
-    secure.on('session', (session: Buffer) => {
-      if (verifiedSockets.has(secure)) target.tlsSession = session
-      else pendingSessions.set(secure, session)
     })
     const onError = (error: Error) => {
       secure.destroy()
@@ -130,11 +119,6 @@ export async function openUpstream(target: UpstreamTarget): Promise<UpstreamConn
     }
     const secure = await handshake(socket, target, options)
     const verified = verify(secure, target)
-    if (verified) {
-      verifiedSockets.add(secure)
-      const pending = pendingSessions.get(secure)
-      if (pending) target.tlsSession = pending
-    }
     if (!verified && !target.allowUnverifiedTls) {
       secure.destroy()
       throw refused(target, 'untrusted-certificate', "the server's certificate did not verify")
@@ -148,16 +132,12 @@ export async function openUpstream(target: UpstreamTarget): Promise<UpstreamConn
   }
 }
 
-const verifiedSockets = new WeakSet<TLSSocket>()
-const pendingSessions = new WeakMap<TLSSocket, Buffer>()
-
 /**
  * Whether the socket passes the one wire check every token goes through (TLS, chain verified, the certificate naming
- * the host; an IP host as an IP). A resumed session carries no certificate: it resumes one this target verified in
- * full (only those are kept), and only the server holding that session's secret can resume it.
+ * the host; an IP host as an IP). No session is offered for resumption (PostgreSQL, and so Azure, resumes none), so
+ * every server shows its certificate.
  */
 function verify(secure: TLSSocket, target: UpstreamTarget): boolean {
-  if (secure.isSessionReused()) return secure.authorized && target.tlsSession !== undefined
   const problem = wireProblem(secure, target.host)
   if (problem?.kind === 'host-mismatch' && !target.allowUnverifiedTls) {
     secure.destroy()
