@@ -391,8 +391,9 @@ const scenarios = {
           baseline: round(r[mode].copyRelay, 1),
           baseline_name: `the copy relay, at ${round(r[mode].copyRelay / r[mode].direct, 2)} of direct`,
         })
-      } else if (r[mode].copyRelayUnavailable) notes.push(`proxy: ${r[mode].copyRelayUnavailable}`)
+      }
     }
+    if (r.copyRelayUnavailable) notes.push(`proxy: ${r.copyRelayUnavailable}`)
   },
 
   async startup() {
@@ -470,6 +471,8 @@ scenarios.throughput = async () => {
     env: { ...process.env, BENCH_SECONDS: quick ? '4' : '8' },
   })
   const results = JSON.parse(stdout.trim().split('\n').pop())
+  const copyRelayUnavailable = results.find((result) => result.copyRelayUnavailable)?.copyRelayUnavailable
+  if (copyRelayUnavailable) notes.push(`throughput: ${copyRelayUnavailable}`)
   for (const result of results) {
     const what = `pgbench -S, ${result.clients} persistent connections (${result.seconds} s each)`
     addRow({
@@ -480,29 +483,26 @@ scenarios.throughput = async () => {
       baseline: result.directTps,
       baseline_name: 'the same pgbench straight to the upstream over TLS (before and after)',
     })
-    if (result.pgbouncerTps === undefined) continue
-    addRow({
-      scenario: 'throughput',
-      metric: `${what}: the front against a relay written in C doing its job (TLS from pgbench, session mode, the upstream's unix socket)`,
-      unit: 'transactions/s',
-      pg_entra: result.frontTps,
-      baseline: result.pgbouncerTps,
-      baseline_name: `${result.pgbouncer} between pgbench and the same upstream, at ${round(result.pgbouncerTps / result.directTps, 2)} of direct`,
-    })
-  }
-  for (const result of results) {
-    if (result.copyRelayTps === undefined) {
-      if (result.copyRelayUnavailable) notes.push(`throughput: ${result.copyRelayUnavailable}`)
-      continue
+    if (result.pgbouncerTps !== undefined) {
+      addRow({
+        scenario: 'throughput',
+        metric: `${what}: the front against a relay written in C doing its job (TLS from pgbench, session mode, the upstream's unix socket)`,
+        unit: 'transactions/s',
+        pg_entra: result.frontTps,
+        baseline: result.pgbouncerTps,
+        baseline_name: `${result.pgbouncer} between pgbench and the same upstream, at ${round(result.pgbouncerTps / result.directTps, 2)} of direct`,
+      })
     }
-    addRow({
-      scenario: 'throughput',
-      metric: `pgbench -S, ${result.clients} persistent connections (${result.seconds} s each): the front against ${COPY_RELAY}: TLS from pgbench, the upstream's unix socket`,
-      unit: 'transactions/s',
-      pg_entra: result.frontTps,
-      baseline: result.copyRelayTps,
-      baseline_name: `the copy relay, at ${round(result.copyRelayTps / result.directTps, 2)} of direct`,
-    })
+    if (result.copyRelayTps !== undefined) {
+      addRow({
+        scenario: 'throughput',
+        metric: `${what}: the front against ${COPY_RELAY}: TLS from pgbench, the upstream's unix socket`,
+        unit: 'transactions/s',
+        pg_entra: result.frontTps,
+        baseline: result.copyRelayTps,
+        baseline_name: `the copy relay, at ${round(result.copyRelayTps / result.directTps, 2)} of direct`,
+      })
+    }
   }
 }
 

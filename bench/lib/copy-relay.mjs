@@ -18,7 +18,7 @@ export async function startCopyRelay({ dir, args }) {
   try {
     await promisify(execFile)(process.env.CC ?? 'cc', ['-O2', '-o', binary, source, '-lssl', '-lcrypto'])
   } catch (error) {
-    const why = String(error.stderr ?? error.message)
+    const why = String(error.stderr || error.message)
       .trim()
       .split('\n')[0]
     return { unavailable: `the copy relay was not built (a C compiler and OpenSSL's headers are needed): ${why}` }
