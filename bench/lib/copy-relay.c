@@ -5,7 +5,8 @@
 //   copy-relay server <cert> <key> <unix socket>  TLS from the clients (the front's place), to PostgreSQL's socket
 //   copy-relay client <ca> <host name> <port>     plain from the clients (the proxy's place), verified TLS upstream
 // It listens on 127.0.0.1, on a port the kernel picks, printed on stdout. Handshakes block the loop, and a write
-// waits for room: fine for a benchmark's persistent connections, not a general-purpose relay.
+// waits for room: fine for a benchmark, not a general-purpose relay. With a new connection per transaction its
+// handshakes wait on each other, so there it measures a little below what a relay in C could do.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

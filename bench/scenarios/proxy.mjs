@@ -1,9 +1,9 @@
 // pgbench through `startProxy()` against pgbench straight to the same front with the token given by hand
 // (PGPASSWORD), in alternating short runs (median of each: the machine is shared): throughput on persistent
 // connections, and the connection rate with -C. For context on persistent connections, PgBouncer doing the proxy's
-// job (plain TCP from pgbench, verified TLS to the front, the token as its server password): a relay written in C;
-// and the least a relay can do in the proxy's place, in C (bench/lib/copy-relay.c: plain TCP from pgbench, verified
-// TLS to the front, bytes copied; pgbench gives the token itself).
+// job (plain TCP from pgbench, verified TLS to the front, the token as its server password): a relay written in C.
+// On both kinds of run, the least a relay can do in the proxy's place, in C (bench/lib/copy-relay.c: plain TCP from
+// pgbench, verified TLS to the front, bytes copied; pgbench gives the token itself).
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -92,11 +92,12 @@ try {
   ]) {
     const contenders = ['direct', 'proxy', 'pgbouncer', 'copyRelay']
     const totals = Object.fromEntries(contenders.map((contender) => [contender, { tps: [], failed: 0 }]))
-    // For context on persistent connections only: PgBouncer keeps its server connections (with -C it would measure
-    // its own accept, not a login), and the copy relay measures what the hop itself costs
+    // For context: the copy relay measures what the hop itself costs, with -C too (a verified TLS handshake per
+    // connection, in C). PgBouncer on persistent connections only: it keeps its server connections, so with -C it
+    // would measure its own accept, not a login.
     const others = ['proxy']
     if (!connectEach && pgbouncer) others.push('pgbouncer')
-    if (!connectEach && copyRelay.port) others.push('copyRelay')
+    if (copyRelay.port) others.push('copyRelay')
     for (let round = 0; round < config.rounds; round++) {
       for (const contender of round % 2 === 0 ? ['direct', ...others] : [...others, 'direct']) {
         const r = await pgbench(contender, connectEach, clients)

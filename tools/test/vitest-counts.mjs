@@ -1,6 +1,9 @@
-// Prints one line of counts from vitest's JSON report: `node tools/test/vitest-counts.mjs report.json LABEL`.
-// With --total, sums several reports into the closing line CI reads: `matrix: N passed, N failed, N skipped`.
+// Prints one line of counts from vitest's JSON report: `node tools/test/vitest-counts.mjs report.json SECONDS LABEL`.
+// Under that line it names each failed test (or file that did not run) with the first lines of its failure, so
+// that a CI log's tail says what failed. With --total, sums several reports into the closing line CI reads:
+// `matrix: N passed, N failed, N skipped`.
 import { readFileSync } from 'node:fs'
+import { relative } from 'node:path'
 
 const args = process.argv.slice(2)
 const total = args[0] === '--total'
@@ -23,6 +26,34 @@ function counts(path) {
   }
 }
 
+/** `  ✗ file > test` and the first lines of each failure; a report that cannot be read says so. */
+function failures(path) {
+  let report
+  try {
+    report = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (error) {
+    return [`  ✗ no report at ${path}: ${error.message}`]
+  }
+  const lines = []
+  const excerpt = (message) =>
+    String(message)
+      .split('\n')
+      .filter((text) => text.trim() !== '')
+      .slice(0, 4)
+      .map((text) => `      ${text.slice(0, 300)}`)
+  for (const file of report.testResults ?? []) {
+    const name = relative(process.cwd(), file.name)
+    const failedTests = (file.assertionResults ?? []).filter((test) => test.status === 'failed')
+    for (const test of failedTests) {
+      lines.push(`  ✗ ${name} > ${test.fullName}`, ...excerpt(test.failureMessages?.[0] ?? ''))
+    }
+    if (file.status === 'failed' && failedTests.length === 0) {
+      lines.push(`  ✗ ${name} (the file failed outside its tests)`, ...excerpt(file.message ?? ''))
+    }
+  }
+  return lines
+}
+
 const line = ({ passed, failed, skipped }) => `${passed} passed, ${failed} failed, ${skipped} skipped`
 
 if (total) {
@@ -35,6 +66,6 @@ if (total) {
   }
   console.log(`matrix: ${line(sum)}`)
 } else {
-  const [path, ...label] = args
-  console.log(`${label.join(' ')}: ${line(counts(path))}`)
+  const [path, seconds, ...label] = args
+  console.log([`${label.join(' ')}: ${line(counts(path))} (${seconds} s)`, ...failures(path)].join('\n'))
 }
