@@ -1,6 +1,6 @@
 // One test per row of the README's fidelity table: what Azure Database for PostgreSQL and Entra ID do, checked
 // against the emulator end to end (its Entra ID, its front, the real PostgreSQL behind it, pg and TLS).
-import { randomUUID } from 'node:crypto'
+import { randomUUID, X509Certificate } from 'node:crypto'
 import { request } from 'node:http'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -185,6 +185,26 @@ describe('strictness', () => {
       expect(second.resumed).toBe(false)
     } finally {
       second.close()
+    }
+  })
+
+  it("the server's certificate is RSA, from an issuing CA the server sends along: the client trusts the root alone", async () => {
+    const wire = await WireClient.openTls(em.pg.port, em.ca) // rejectUnauthorized: only the root is trusted
+    try {
+      const leaf = wire.peerChain
+      expect({ bits: leaf.bits, rsa: typeof leaf.modulus === 'string', curve: leaf.asn1Curve }).toEqual({
+        bits: 2048,
+        rsa: true,
+        curve: undefined,
+      })
+      const issuing = leaf.issuerCertificate
+      expect(issuing.fingerprint256).not.toBe(leaf.fingerprint256)
+      expect(issuing.subject.CN).toMatch(/TLS Issuing CA/)
+      const root = new X509Certificate(em.ca)
+      expect(issuing.issuerCertificate.fingerprint256).toBe(root.fingerprint256)
+      expect(issuing.fingerprint256).not.toBe(root.fingerprint256)
+    } finally {
+      wire.close()
     }
   })
 

@@ -33,6 +33,11 @@ export class WireClient {
     return client
   }
 
+  /** The server's certificate with the chain the client built from it (issuerCertificate up to the root). */
+  get peerChain(): tls.DetailedPeerCertificate {
+    return (this.socket as tls.TLSSocket).getPeerCertificate(true)
+  }
+
   /** Whether the TLS handshake resumed an earlier session instead of negotiating in full. */
   get resumed(): boolean {
     return (this.socket as tls.TLSSocket).isSessionReused()

@@ -1,5 +1,7 @@
-// An in-process certificate authority: the emulator's HTTPS and PostgreSQL servers present certificates it issues,
-// and clients trust them through its PEM (tlsOptions.ca, PGSSLROOTCERT, NODE_EXTRA_CA_CERTS).
+// An in-process certificate authority shaped like Azure's: a root that clients trust through its PEM (tlsOptions.ca,
+// PGSSLROOTCERT, NODE_EXTRA_CA_CERTS), an issuing CA under it, and RSA server certificates from that issuing CA, which
+// the servers present together with it, as Azure Database for PostgreSQL presents its issuing CA (the root stays
+// with the client; trusting the issuing CA or a server certificate instead breaks when Azure rotates them).
 // @peculiar/x509 needs a Reflect metadata polyfill loaded before it is evaluated (tsyringe). It is imported
 // dynamically below so that the polyfill has run first even when a bundler inlines the polyfill into this chunk.
 import 'reflect-metadata'
@@ -17,14 +19,13 @@ function loadX509(): Promise<typeof X509> {
 
 type CryptoKeyPair = webcrypto.CryptoKeyPair
 
-const EC_KEY: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' }
-const EC_SIGNING: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' }
 const RSA_KEY: webcrypto.RsaHashedKeyGenParams = {
   name: 'RSASSA-PKCS1-v1_5',
   modulusLength: 2048,
   publicExponent: new Uint8Array([1, 0, 1]),
   hash: 'SHA-256',
 }
+const RSA_SIGNING = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } // sha256WithRSAEncryption, as Azure's chain
 const DAY_MS = 86_400_000
 
 export interface IssuedCertificate {
@@ -44,9 +45,11 @@ export interface ClientCertificate extends IssuedCertificate {
 }
 
 export interface CertificateAuthority {
-  /** PEM of the CA certificate: the one thing clients need to trust */
+  /** PEM of the root CA certificate: the one thing clients need to trust */
   caPem: string
-  /** A server certificate for 127.0.0.1, ::1 and localhost, or for the names given */
+  /** PEM of the issuing CA under the root, which servers send after their own certificate */
+  issuingCaPem: string
+  /** A server certificate for 127.0.0.1, ::1 and localhost, or for the names given; `cert` holds it and the issuing CA */
   issueServerCertificate(names?: { dns?: string[]; ip?: string[] }): Promise<IssuedCertificate>
   /** An RSA client certificate, as an app registration's certificate credential */
   issueClientCertificate(commonName: string): Promise<ClientCertificate>
@@ -68,23 +71,29 @@ function validity(days: number) {
   return { notBefore: new Date(now - 60_000), notAfter: new Date(now + days * DAY_MS) }
 }
 
+/** `commonName` names the authority: its root is "<name> Root CA <suffix>", its issuing CA "<name> TLS Issuing CA <suffix>". */
 export async function createCertificateAuthority(
   options: { commonName?: string; validityDays?: number } = {},
 ): Promise<CertificateAuthority> {
   const x509 = await loadX509()
   const validityDays = options.validityDays ?? 30
-  const caName = `CN=${options.commonName ?? 'pg-entra-emulator CA'} ${randomBytes(4).toString('hex')}`
-  const caKeys = (await webcrypto.subtle.generateKey(EC_KEY, false, ['sign', 'verify'])) as CryptoKeyPair
-  const caCert = await x509.X509CertificateGenerator.createSelfSigned({
+  const label = options.commonName ?? 'pg-entra-emulator'
+  const suffix = randomBytes(4).toString('hex')
+  const generate = async () => (await webcrypto.subtle.generateKey(RSA_KEY, true, ['sign', 'verify'])) as CryptoKeyPair
+  // RSA keys take a while to make: the first server certificate's is made alongside the CAs'.
+  let spareKeys: Promise<CryptoKeyPair> | undefined = generate()
+  spareKeys.catch(() => {})
+  const [rootKeys, issuingKeys] = await Promise.all([generate(), generate()])
+  const rootCert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialNumber(),
-    name: caName,
+    name: `CN=${label} Root CA ${suffix}`,
     ...validity(validityDays),
-    signingAlgorithm: EC_SIGNING,
-    keys: caKeys,
+    signingAlgorithm: RSA_SIGNING,
+    keys: rootKeys,
     extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.BasicConstraintsExtension(true, 1, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(rootKeys.publicKey),
     ],
   })
 
@@ -92,18 +101,19 @@ export async function createCertificateAuthority(
     subject: string,
     keys: CryptoKeyPair,
     extensions: X509.Extension[],
+    issuer: { cert: X509.X509Certificate; keys: CryptoKeyPair } = { cert: issuingCert, keys: issuingKeys },
   ): Promise<{ cert: X509.X509Certificate; key: string }> {
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: serialNumber(),
       subject,
-      issuer: caCert.subject,
+      issuer: issuer.cert.subject,
       ...validity(validityDays),
-      signingAlgorithm: EC_SIGNING,
+      signingAlgorithm: RSA_SIGNING,
       publicKey: keys.publicKey,
-      signingKey: caKeys.privateKey,
+      signingKey: issuer.keys.privateKey,
       extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
+        await x509.AuthorityKeyIdentifierExtension.create(issuer.keys.publicKey),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
         ...extensions,
       ],
     })
@@ -111,23 +121,40 @@ export async function createCertificateAuthority(
     return { cert, key: toPem(pkcs8, 'PRIVATE KEY') }
   }
 
+  const leaf = new x509.BasicConstraintsExtension(false, undefined, true)
+  const { cert: issuingCert } = await issue(
+    `CN=${label} TLS Issuing CA ${suffix}`,
+    issuingKeys,
+    [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ],
+    { cert: rootCert, keys: rootKeys },
+  )
+  const issuingCaPem = `${issuingCert.toString('pem')}\n`
+
   return {
-    caPem: caCert.toString('pem'),
+    caPem: rootCert.toString('pem'),
+    issuingCaPem,
     async issueServerCertificate(names = { dns: ['localhost'], ip: ['127.0.0.1', '::1'] }) {
-      const keys = (await webcrypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify'])) as CryptoKeyPair
+      const made = spareKeys ?? generate()
+      spareKeys = undefined
+      const keys = await made
       const { cert, key } = await issue(`CN=${names.dns?.[0] ?? names.ip?.[0] ?? 'localhost'}`, keys, [
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        leaf,
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
         new x509.SubjectAlternativeNameExtension([
           ...(names.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
           ...(names.ip ?? []).map((value) => ({ type: 'ip' as const, value })),
         ]),
       ])
-      return { key, cert: cert.toString('pem') }
+      return { key, cert: `${cert.toString('pem')}\n${issuingCaPem}` }
     },
     async issueClientCertificate(commonName) {
-      const keys = (await webcrypto.subtle.generateKey(RSA_KEY, true, ['sign', 'verify'])) as CryptoKeyPair
+      const keys = await generate()
       const { cert, key } = await issue(`CN=${commonName.replace(/[,=+<>#;"\\]/g, '_')}`, keys, [
+        leaf,
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
       ])

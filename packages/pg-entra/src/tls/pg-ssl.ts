@@ -155,7 +155,12 @@ const trustTheCa =
   "trust the server's CA with ssl: { ca: fs.readFileSync('ca.pem') }, sslrootcert=/path/to/ca.pem in the connection " +
   "string, or PGSSLROOTCERT (Azure Database for PostgreSQL's certificates chain to CAs Node already trusts)"
 
-function explain(reason: TlsFailureReason, host: string): { what: string; hint: string } {
+/** For UNABLE_TO_GET_ISSUER_CERT: the chain reached a CA that was trusted, but that CA's own issuer is missing. */
+export const TRUST_THE_ROOT =
+  'the CA trusted (sslrootcert / ssl.ca) is an issuing CA, not a root: trust the root it chains to (Azure: DigiCert ' +
+  'Global Root G2 and Microsoft RSA Root CA 2017), never an issuing CA or a server certificate, which Azure rotates'
+
+function explain(reason: TlsFailureReason, host: string, tlsCode?: string): { what: string; hint: string } {
   switch (reason) {
     case 'server-offers-no-tls':
     case 'no-tls-answer':
@@ -169,7 +174,10 @@ function explain(reason: TlsFailureReason, host: string): { what: string; hint: 
     case 'untrusted-certificate':
       return {
         what: "the server's certificate does not chain to a trusted CA",
-        hint: `${tokenNotSent} To connect, ${trustTheCa}.`,
+        hint:
+          tlsCode === 'UNABLE_TO_GET_ISSUER_CERT'
+            ? `${tokenNotSent} To connect: ${TRUST_THE_ROOT}.`
+            : `${tokenNotSent} To connect, ${trustTheCa}.`,
       }
     case 'host-name-mismatch':
       return {
@@ -200,9 +208,9 @@ function explain(reason: TlsFailureReason, host: string): { what: string; hint: 
 export function tlsFailure(error: unknown, where: { host: string; port: number }): PgEntraError | undefined {
   const reason = tlsFailureReason(error)
   if (!reason) return undefined
-  const { what, hint } = explain(reason, where.host)
   const code = (error as { code?: unknown }).code
   const tlsCode = typeof code === 'string' ? code : undefined
+  const { what, hint } = explain(reason, where.host, tlsCode)
   return new PgEntraError(
     'TLS_REQUIRED',
     `TLS to ${where.host}:${where.port} failed: ${what}${tlsCode ? ` (${tlsCode})` : ''}; the Entra token was not sent`,

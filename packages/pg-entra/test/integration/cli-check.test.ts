@@ -1,4 +1,9 @@
+import { X509Certificate } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { connect as tlsConnect } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import { runCli, servicePrincipalFlags, stepLine } from './_cli.js'
@@ -55,6 +60,19 @@ afterAll(async () => {
   await new Promise((resolve) => noTlsServer?.close(resolve))
   await new Promise((resolve) => forwarder?.close(resolve))
 })
+
+/** The issuing CA the server sends after its own certificate, as PEM (read from a handshake that skips verification). */
+async function issuingCaOf(port: number): Promise<string> {
+  const raw = connect(port, '127.0.0.1')
+  await new Promise((resolve, reject) => raw.once('connect', resolve).once('error', reject))
+  raw.write(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])) // SSLRequest
+  await new Promise((resolve) => raw.once('data', resolve))
+  const secure = tlsConnect({ socket: raw, rejectUnauthorized: false })
+  await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject))
+  const der = secure.getPeerCertificate(true).issuerCertificate.raw
+  secure.destroy()
+  return new X509Certificate(der).toString()
+}
 
 function listen(server: Server, host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as { port: number }).port)))
@@ -184,6 +202,22 @@ describe('pg-entra check', () => {
     })
     expectFailure(stdout, 'tls', /^TLS_CHAIN: .*chain not trusted/, /sslrootcert/)
     expect(code).toBe(1)
+  })
+
+  it('an issuing CA given as sslrootcert instead of the root fails the tls step and says to trust the root', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-entra-check-'))
+    try {
+      const issuingCa = join(dir, 'issuing-ca.pem')
+      writeFileSync(issuingCa, await issuingCaOf(emulator.pg.port))
+      const { code, stdout } = await runCli(
+        ['check', ...spFlags(), conninfo({ user: sp.roleName!, sslrootcert: issuingCa })],
+        { AZURE_CLIENT_SECRET: sp.secret, NODE_EXTRA_CA_CERTS: '' },
+      )
+      expectFailure(stdout, 'tls', /^TLS_CHAIN: .*\(UNABLE_TO_GET_ISSUER_CERT\)/, /is an issuing CA, not a root/)
+      expect(code).toBe(1)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('a certificate for another host name fails the tls step, the chain being trusted', async () => {

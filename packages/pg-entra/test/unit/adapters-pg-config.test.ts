@@ -333,4 +333,18 @@ describe('TLS failures while connecting', () => {
     expect(fromPool.code).toBe('TLS_REQUIRED')
     expect(Buffer.concat(received).length).toBe(0)
   })
+
+  it('an issuing CA trusted instead of the root: TLS_REQUIRED saying to trust the root, which Azure does not rotate', async () => {
+    const authority = await createCertificateAuthority({ commonName: 'pinned' })
+    const { port, received } = await server(await authority.issueServerCertificate())
+    const error = await connectError(port, { ca: authority.issuingCaPem })
+    expect(isPgEntraError(error) && error.details).toMatchObject({
+      reason: 'untrusted-certificate',
+      tlsCode: 'UNABLE_TO_GET_ISSUER_CERT',
+    })
+    expect(isPgEntraError(error) && error.hint).toMatch(
+      /token was not sent.*is an issuing CA, not a root: trust the root/,
+    )
+    expect(Buffer.concat(received).length).toBe(0)
+  })
 })

@@ -6,6 +6,7 @@ import { readPgEnv } from '../../config/env.js'
 import { isPgEntraError, PgEntraError } from '../../errors/pg-entra-error.js'
 import { describePlan, loadAzureIdentity, planCredential } from '../../identity/credential.js'
 import { fingerprint } from '../../shared/fingerprint.js'
+import { TRUST_THE_ROOT } from '../../tls/pg-ssl.js'
 import { credentialHelp, credentialOptions, entraOptionsFrom, parseCommandArgs } from '../args.js'
 import type { Command } from '../command.js'
 import { createRoleSql, kindLabels } from '../identity-view.js'
@@ -353,9 +354,7 @@ async function checkTls(target: ResolvedTarget, timeoutMs: number): Promise<Step
   if (result.chainError && verified) {
     throw new StepFailure(
       `${certificate}: chain not trusted (${result.chainError})`,
-      ssl.ca
-        ? 'the CA given (sslrootcert / ssl.ca) did not sign this certificate: give the CA that did'
-        : "the certificate does not chain to a CA Node trusts: give the CA with sslrootcert=<file> (PGSSLROOTCERT), e.g. pg-entra-emulator's CA file",
+      chainHint(result.chainError, ssl.ca),
       'TLS_CHAIN',
     )
   }
@@ -373,6 +372,14 @@ async function checkTls(target: ResolvedTarget, timeoutMs: number): Promise<Step
       hint: 'the token can be read by anyone in the middle: verify the certificate',
     }
   return `${certificate}; chain trusted${hostChecked ? `, host name ${target.host} matches` : ' (host name not checked: verify-ca)'}`
+}
+
+function chainHint(chainError: string, caGiven: unknown): string {
+  if (!caGiven) {
+    return "the certificate does not chain to a CA Node trusts: give the CA with sslrootcert=<file> (PGSSLROOTCERT), e.g. pg-entra-emulator's CA file"
+  }
+  if (chainError === 'UNABLE_TO_GET_ISSUER_CERT') return TRUST_THE_ROOT
+  return 'the CA given (sslrootcert / ssl.ca) did not sign this certificate: give the CA that did'
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
