@@ -121,7 +121,7 @@ export async function createCertificateAuthority(
     return { cert, key: toPem(pkcs8, 'PRIVATE KEY') }
   }
 
-  const leaf = new x509.BasicConstraintsExtension(false, undefined, true)
+  const endEntity = new x509.BasicConstraintsExtension(false, undefined, true)
   const { cert: issuingCert } = await issue(
     `CN=${label} TLS Issuing CA ${suffix}`,
     issuingKeys,
@@ -141,7 +141,7 @@ export async function createCertificateAuthority(
       spareKeys = undefined
       const keys = await made
       const { cert, key } = await issue(`CN=${names.dns?.[0] ?? names.ip?.[0] ?? 'localhost'}`, keys, [
-        leaf,
+        endEntity,
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
         new x509.SubjectAlternativeNameExtension([
@@ -154,7 +154,7 @@ export async function createCertificateAuthority(
     async issueClientCertificate(commonName) {
       const keys = await generate()
       const { cert, key } = await issue(`CN=${commonName.replace(/[,=+<>#;"\\]/g, '_')}`, keys, [
-        leaf,
+        endEntity,
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
       ])
