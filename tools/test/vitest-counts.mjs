@@ -8,46 +8,46 @@ import { relative } from 'node:path'
 const args = process.argv.slice(2)
 const total = args[0] === '--total'
 
-/** Counts of one report; a report that is missing or unreadable counts as one failure (the run did not finish). */
-function counts(path) {
+/** The parsed report, or the error that kept it from being read (the run did not finish). */
+function read(path) {
   try {
-    const report = JSON.parse(readFileSync(path, 'utf8'))
-    // A file that failed without a failed test (it did not load, or a hook threw) counts as one failure.
-    const brokenFiles = (report.testResults ?? []).filter(
-      (file) => file.status === 'failed' && !(file.assertionResults ?? []).some((test) => test.status === 'failed'),
-    ).length
-    return {
-      passed: report.numPassedTests,
-      failed: report.numFailedTests + brokenFiles,
-      skipped: report.numPendingTests + report.numTodoTests,
-    }
-  } catch {
-    return { passed: 0, failed: 1, skipped: 0 }
+    return { report: JSON.parse(readFileSync(path, 'utf8')) }
+  } catch (error) {
+    return { error }
   }
 }
 
-/** `  ✗ file > test` and the first lines of each failure; a report that cannot be read says so. */
-function failures(path) {
-  let report
-  try {
-    report = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (error) {
-    return [`  ✗ no report at ${path}: ${error.message}`]
+const failedTestsOf = (file) => (file.assertionResults ?? []).filter((test) => test.status === 'failed')
+/** A file that failed without a failed test: it did not load, or a hook threw. */
+const failedOutsideTests = (file) => file.status === 'failed' && failedTestsOf(file).length === 0
+
+/** Counts of one report; one that is missing or unreadable counts as one failure. Each broken file counts as one. */
+function counts({ report }) {
+  if (!report) return { passed: 0, failed: 1, skipped: 0 }
+  return {
+    passed: report.numPassedTests,
+    failed: report.numFailedTests + (report.testResults ?? []).filter(failedOutsideTests).length,
+    skipped: report.numPendingTests + report.numTodoTests,
   }
+}
+
+const excerpt = (message) =>
+  String(message)
+    .split('\n')
+    .filter((text) => text.trim() !== '')
+    .slice(0, 4)
+    .map((text) => `      ${text.slice(0, 300)}`)
+
+/** `  ✗ file > test` and the first lines of each failure; a report that cannot be read says so. */
+function failures({ report, error }, path) {
+  if (!report) return [`  ✗ no report at ${path}: ${error.message}`]
   const lines = []
-  const excerpt = (message) =>
-    String(message)
-      .split('\n')
-      .filter((text) => text.trim() !== '')
-      .slice(0, 4)
-      .map((text) => `      ${text.slice(0, 300)}`)
   for (const file of report.testResults ?? []) {
     const name = relative(process.cwd(), file.name)
-    const failedTests = (file.assertionResults ?? []).filter((test) => test.status === 'failed')
-    for (const test of failedTests) {
+    for (const test of failedTestsOf(file)) {
       lines.push(`  ✗ ${name} > ${test.fullName}`, ...excerpt(test.failureMessages?.[0] ?? ''))
     }
-    if (file.status === 'failed' && failedTests.length === 0) {
+    if (failedOutsideTests(file)) {
       lines.push(`  ✗ ${name} (the file failed outside its tests)`, ...excerpt(file.message ?? ''))
     }
   }
@@ -59,7 +59,7 @@ const line = ({ passed, failed, skipped }) => `${passed} passed, ${failed} faile
 if (total) {
   const sum = { passed: 0, failed: 0, skipped: 0 }
   for (const path of args.slice(1)) {
-    const c = counts(path)
+    const c = counts(read(path))
     sum.passed += c.passed
     sum.failed += c.failed
     sum.skipped += c.skipped
@@ -67,5 +67,6 @@ if (total) {
   console.log(`matrix: ${line(sum)}`)
 } else {
   const [path, seconds, ...label] = args
-  console.log([`${label.join(' ')}: ${line(counts(path))} (${seconds} s)`, ...failures(path)].join('\n'))
+  const result = read(path)
+  console.log([`${label.join(' ')}: ${line(counts(result))} (${seconds} s)`, ...failures(result, path)].join('\n'))
 }

@@ -101,7 +101,7 @@ export async function createCertificateAuthority(
     subject: string,
     keys: CryptoKeyPair,
     extensions: X509.Extension[],
-    issuer: { cert: X509.X509Certificate; keys: CryptoKeyPair } = { cert: issuingCert, keys: issuingKeys },
+    issuer: { cert: X509.X509Certificate; keys: CryptoKeyPair },
   ): Promise<{ cert: X509.X509Certificate; key: string }> {
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: serialNumber(),
@@ -132,6 +132,7 @@ export async function createCertificateAuthority(
     { cert: rootCert, keys: rootKeys },
   )
   const issuingCaPem = `${issuingCert.toString('pem')}\n`
+  const issuing = { cert: issuingCert, keys: issuingKeys }
 
   return {
     caPem: rootCert.toString('pem'),
@@ -140,24 +141,34 @@ export async function createCertificateAuthority(
       const made = spareKeys ?? generate()
       spareKeys = undefined
       const keys = await made
-      const { cert, key } = await issue(`CN=${names.dns?.[0] ?? names.ip?.[0] ?? 'localhost'}`, keys, [
-        endEntity,
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-        new x509.SubjectAlternativeNameExtension([
-          ...(names.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
-          ...(names.ip ?? []).map((value) => ({ type: 'ip' as const, value })),
-        ]),
-      ])
+      const { cert, key } = await issue(
+        `CN=${names.dns?.[0] ?? names.ip?.[0] ?? 'localhost'}`,
+        keys,
+        [
+          endEntity,
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+          new x509.SubjectAlternativeNameExtension([
+            ...(names.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
+            ...(names.ip ?? []).map((value) => ({ type: 'ip' as const, value })),
+          ]),
+        ],
+        issuing,
+      )
       return { key, cert: `${cert.toString('pem')}\n${issuingCaPem}` }
     },
     async issueClientCertificate(commonName) {
       const keys = await generate()
-      const { cert, key } = await issue(`CN=${commonName.replace(/[,=+<>#;"\\]/g, '_')}`, keys, [
-        endEntity,
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-      ])
+      const { cert, key } = await issue(
+        `CN=${commonName.replace(/[,=+<>#;"\\]/g, '_')}`,
+        keys,
+        [
+          endEntity,
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+        ],
+        issuing,
+      )
       const der = Buffer.from(cert.rawData)
       const spki = await webcrypto.subtle.exportKey('spki', keys.publicKey)
       return {

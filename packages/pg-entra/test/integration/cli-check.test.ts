@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connect as tlsConnect } from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { WireClient } from '../../../emulator/test/wire-client.js'
 import { runCli, servicePrincipalFlags, stepLine } from './_cli.js'
 
 type Emulator = Awaited<ReturnType<typeof useEmulator>>
@@ -60,19 +60,6 @@ afterAll(async () => {
   await new Promise((resolve) => noTlsServer?.close(resolve))
   await new Promise((resolve) => forwarder?.close(resolve))
 })
-
-/** The issuing CA the server sends after its own certificate, as PEM (read from a handshake that skips verification). */
-async function issuingCaOf(port: number): Promise<string> {
-  const raw = connect(port, '127.0.0.1')
-  await new Promise((resolve, reject) => raw.once('connect', resolve).once('error', reject))
-  raw.write(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])) // SSLRequest
-  await new Promise((resolve) => raw.once('data', resolve))
-  const secure = tlsConnect({ socket: raw, rejectUnauthorized: false })
-  await new Promise((resolve, reject) => secure.once('secureConnect', resolve).once('error', reject))
-  const der = secure.getPeerCertificate(true).issuerCertificate.raw
-  secure.destroy()
-  return new X509Certificate(der).toString()
-}
 
 function listen(server: Server, host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as { port: number }).port)))
@@ -208,7 +195,9 @@ describe('pg-entra check', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pg-entra-check-'))
     try {
       const issuingCa = join(dir, 'issuing-ca.pem')
-      writeFileSync(issuingCa, await issuingCaOf(emulator.pg.port))
+      const wire = await WireClient.openTls(emulator.pg.port, emulator.ca)
+      writeFileSync(issuingCa, new X509Certificate(wire.peerChain.issuerCertificate.raw).toString()) // sent by the server
+      wire.close()
       const { code, stdout } = await runCli(
         ['check', ...spFlags(), conninfo({ user: sp.roleName!, sslrootcert: issuingCa })],
         { AZURE_CLIENT_SECRET: sp.secret, NODE_EXTRA_CA_CERTS: '' },

@@ -66,8 +66,11 @@ describe('soak', () => {
       await takeFirstToken(auth)
       await pool.query('select 1')
       const started = Date.now()
-      const rolledOver = (seen: Seen) =>
-        seen.issued.length > ROLLOVERS && new Set(seen.acceptedTokenIds).size >= ROLLOVERS
+      const rollovers = (seen: Seen) => ({
+        atLeast10Rollovers: seen.issued.length > ROLLOVERS,
+        connectionsCarriedAtLeast10Tokens: new Set(seen.acceptedTokenIds).size >= ROLLOVERS,
+      })
+      const rolledOver = (seen: Seen) => Object.values(rollovers(seen)).every(Boolean)
       let stopped = false
       const clock = async () => {
         try {
@@ -114,8 +117,7 @@ describe('soak', () => {
         failedQueries: { count: failedQueries.length, distinct: [...new Set(failedQueries)].slice(0, 5) },
         poolErrors,
         unhandledRejections: unhandled.seen.map(describeError),
-        atLeast10Rollovers: seen.issued.length > ROLLOVERS,
-        connectionsCarriedAtLeast10Tokens: tokensUsed.size >= ROLLOVERS,
+        ...rollovers(seen),
         faultsHit: seen.failuresInjected >= 5,
         steadyLoad: queries >= 200,
       }
