@@ -52,6 +52,12 @@ export interface ProxyOptions {
   user?: string
   /** Lets a server without TLS, or with a certificate that does not verify, receive the token. Never on Azure. */
   allowUnverifiedTls?: boolean
+  /**
+   * Client connections at once, starting up or relaying; one more is refused with 53300 "sorry, too many clients
+   * already" after its startup packet, and no server connection is opened for it (cancel requests are still
+   * forwarded). Default: no limit.
+   */
+  maxConnections?: number
   /** How long to wait for the server's TCP and TLS (default 30 s). */
   connectTimeoutMs?: number
   /** Called once per client connection with its outcome (the CLI's --log-connections prints these). */
@@ -78,6 +84,14 @@ export function checkListenHost(host: string, allowNonLoopback: boolean): void {
       'anyone who can reach the proxy connects as its Entra identity: listen on 127.0.0.1 (the default) or ::1, or ' +
       'say allowNonLoopback: true (--allow-non-loopback) if this is really meant',
     details: { option: 'host' },
+  })
+}
+
+export function checkMaxConnections(value: number | undefined): void {
+  if (value === undefined || (Number.isInteger(value) && value >= 1)) return
+  throw new PgEntraError('INVALID_OPTION', `maxConnections must be a whole number of at least 1, not ${value}`, {
+    hint: 'e.g. maxConnections: 100 (--max-connections 100), or leave it out for no limit',
+    details: { option: 'maxConnections' },
   })
 }
 

@@ -3,7 +3,13 @@ import { entraAuth, isEntraAuth } from '../auth/entra-auth.js'
 import type { EntraAuth } from '../auth/types.js'
 import { resolveEntraSsl } from '../tls/pg-ssl.js'
 import { listenTcp, listenUnix } from './listen.js'
-import { checkListenHost, type ProxyConnectionEvent, type ProxyOptions, serverFields } from './options.js'
+import {
+  checkListenHost,
+  checkMaxConnections,
+  type ProxyConnectionEvent,
+  type ProxyOptions,
+  serverFields,
+} from './options.js'
 import { runSession } from './session.js'
 import type { UpstreamTarget } from './upstream.js'
 
@@ -33,6 +39,8 @@ const DEFAULT_GRACE_MS = 10_000
 export async function startProxy(options: ProxyOptions): Promise<EntraProxy> {
   const host = options.host ?? '127.0.0.1'
   checkListenHost(host, options.allowNonLoopback === true)
+  checkMaxConnections(options.maxConnections)
+  const { maxConnections } = options
   const { fields, ca } = serverFields(options.server)
   const owned = !isEntraAuth(options.entra)
   const auth = isEntraAuth(options.entra) ? options.entra : entraAuth(options.entra)
@@ -71,6 +79,7 @@ export async function startProxy(options: ProxyOptions): Promise<EntraProxy> {
       report: (event) => report(label(client), event),
       // A server connection that opens after the client left is closed at once.
       track: (socket) => (closed ? socket.destroy() : sockets.add(socket)),
+      ...(maxConnections !== undefined && open.size > maxConnections ? { overCapacity: { maxConnections } } : {}),
     })
   }
 

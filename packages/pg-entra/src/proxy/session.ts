@@ -33,6 +33,8 @@ export interface SessionSettings {
   report(event: Omit<ProxyConnectionEvent, 'time' | 'client'>): void
   /** The server socket, once opened: the proxy destroys it with the client's when it stops. */
   track(socket: Socket): void
+  /** Set when this client is one more than the proxy takes at once: refused with 53300, no server connection opened. */
+  overCapacity?: { maxConnections: number }
 }
 
 /** A refusal the client gets as FATAL with this SQLSTATE before the connection closes. */
@@ -58,7 +60,7 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
   let database: string | undefined
   // The server's TCP and TLS handshakes overlap the client's start-up (no token goes out before the client's
   // StartupMessage). Not with a local password: then nothing goes to the server before the client has given it.
-  let early = settings.localPassword === undefined ? open(settings) : undefined
+  let early = settings.localPassword === undefined && !settings.overCapacity ? open(settings) : undefined
   early?.catch(() => {}) // a failure is reported where the connection is used
   try {
     const first = await readStartup(client, reader)
@@ -74,6 +76,14 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
     }
     const params = parseStartupParameters(first.packet)
     user = params.get('user') || settings.defaultUser
+    // As PostgreSQL does: a cancel request is served whatever the count, anything else over it is refused.
+    if (settings.overCapacity) {
+      throw new Refusal(
+        '53300',
+        'sorry, too many clients already',
+        `the pg-entra proxy takes ${settings.overCapacity.maxConnections} client connections at once (maxConnections, --max-connections)`,
+      )
+    }
     if (settings.localPassword !== undefined) await checkLocalPassword(client, reader, settings.localPassword, user)
     if (!user) user = await principalOf(settings.auth)
     params.set('user', user)

@@ -190,6 +190,40 @@ describe('pg-entra proxy', () => {
     }
   })
 
+  it('with --max-connections 1: a second client gets psql\'s "too many clients", logged as refused 53300', async () => {
+    const { emu, sp } = await principalFor('cli-proxy-cap')
+    const proxy = await startCliProxy(
+      [
+        ...servicePrincipalFlags(emu, sp),
+        '--port',
+        '0',
+        '--max-connections',
+        '1',
+        '--log-connections',
+        `host=localhost port=${emu.pg.port} sslrootcert=${emu.caPath}`,
+      ],
+      { AZURE_CLIENT_SECRET: sp.secret },
+    )
+    const env = { PGHOST: '127.0.0.1', PGPORT: String(proxy.port), PGUSER: sp.roleName!, PGDATABASE: emu.pg.database }
+    const held = spawn('psql', ['-tAc', 'select pg_sleep(30)'], { env: cleanEnv(env), stdio: 'ignore' })
+    try {
+      while (!proxy.stderr().includes(' connected')) await new Promise((resolve) => setTimeout(resolve, 50))
+      const second = await runTool('psql', ['-tAc', 'select 1'], env)
+      expect(second.code).toBe(2)
+      expect(second.stderr).toContain('FATAL:  sorry, too many clients already')
+    } finally {
+      held.kill('SIGKILL')
+      proxy.child.kill('SIGTERM')
+    }
+    expect(await proxy.exited).toBe(0)
+    expect(proxy.stderr()).toMatch(
+      new RegExp(` user=${sp.roleName} refused 53300: sorry, too many clients already$`, 'm'),
+    )
+    const zero = await runCli(['proxy', '--max-connections', '0', 'myserver.postgres.database.azure.com'])
+    expect(zero.code).toBe(2)
+    expect(zero.stderr).toMatch(/^INVALID_OPTION: maxConnections must be a whole number of at least 1, not 0\nhint: /)
+  })
+
   it('refuses a non-loopback --listen without --allow-non-loopback', async () => {
     const { code, stderr } = await runCli(['proxy', '--listen', '0.0.0.0', 'myserver.postgres.database.azure.com'])
     expect(code).toBe(2)

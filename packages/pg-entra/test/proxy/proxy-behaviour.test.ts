@@ -1,5 +1,6 @@
 // What the proxy guarantees besides the relay: cancel requests reach the server, one token request for many clients,
-// loopback only, the local password, no token to a server without verified TLS, a 0600 Unix socket, graceful stop.
+// loopback only, the local password, no token to a server without verified TLS, a 0600 Unix socket, a connection
+// cap, graceful stop.
 import { mkdtempSync, rmSync, statSync } from 'node:fs'
 import { connect, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -26,6 +27,28 @@ async function started(proxy: Promise<EntraProxy>): Promise<EntraProxy> {
 
 function client(proxy: EntraProxy, emu: Emu, user: string, extra: Partial<pg.ClientConfig> = {}): pg.Client {
   return new pg.Client({ host: proxy.host, port: proxy.port, database: emu.pg.database, user, ...extra })
+}
+
+/** postgres.js through the proxy on one connection: its cancel() sends a CancelRequest on a connection of its own. */
+function oneConnection(proxy: EntraProxy, emu: Emu, user: string): postgres.Sql {
+  const sql = postgres({
+    host: proxy.host,
+    port: proxy.port,
+    database: emu.pg.database,
+    username: user,
+    ssl: false,
+    max: 1,
+  })
+  cleanups.push(() => sql.end({ timeout: 5 }))
+  return sql
+}
+
+/** How many sessions run `select pg_sleep(120)` now, as another session sees it. */
+async function sleepers(watcher: pg.Client): Promise<number> {
+  const { rows } = await watcher.query(
+    "select count(*)::int as n from pg_stat_activity where query = 'select pg_sleep(120)' and state = 'active'",
+  )
+  return rows[0].n
 }
 
 /** Sends a StartupMessage naming only the database and returns the first message the proxy answers with. */
@@ -65,36 +88,19 @@ describe('the proxy', () => {
     const { sp } = await principalFor('proxy-cancel')
     const proxy = await started(proxyFor(emu, sp))
     const cancelsBefore = (await emu.counters()).pg.cancels
-    const sql = postgres({
-      host: proxy.host,
-      port: proxy.port,
-      database: emu.pg.database,
-      username: sp.roleName!,
-      ssl: false,
-      max: 1,
-    })
-    cleanups.push(() => sql.end({ timeout: 5 }))
+    const sql = oneConnection(proxy, emu, sp.roleName!)
     await sql`select 1`
     const sleeping = sql`select pg_sleep(120)`.execute()
     // Wait until the server runs it, as seen from another session through the same proxy.
     const watcher = client(proxy, emu, sp.roleName!)
     await watcher.connect()
     cleanups.push(() => watcher.end())
-    for (;;) {
-      const { rows } = await watcher.query(
-        "select count(*)::int as n from pg_stat_activity where query = 'select pg_sleep(120)' and state = 'active'",
-      )
-      if (rows[0].n > 0) break
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
+    while ((await sleepers(watcher)) === 0) await new Promise((resolve) => setTimeout(resolve, 100))
     sleeping.cancel()
     const error = await failureOf(sleeping)
     expect((error as { code?: string }).code).toBe('57014') // query_canceled, from the server
     expect((await emu.counters()).pg.cancels).toBeGreaterThan(cancelsBefore)
-    const { rows } = await watcher.query(
-      "select count(*)::int as n from pg_stat_activity where query = 'select pg_sleep(120)' and state = 'active'",
-    )
-    expect(rows[0].n).toBe(0)
+    expect(await sleepers(watcher)).toBe(0)
   })
 
   it('a cancel request whose client hangs up at once still reaches the server', async () => {
@@ -142,13 +148,7 @@ describe('the proxy', () => {
     const watcher = client(proxy, emu, sp.roleName!)
     await watcher.connect()
     cleanups.push(() => watcher.end())
-    for (;;) {
-      const { rows } = await watcher.query(
-        "select count(*)::int as n from pg_stat_activity where query = 'select pg_sleep(120)' and state = 'active'",
-      )
-      if (rows[0].n > 0) break
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
+    while ((await sleepers(watcher)) === 0) await new Promise((resolve) => setTimeout(resolve, 100))
     const cancel = Buffer.alloc(16)
     cancel.writeUInt32BE(16, 0)
     cancel.writeUInt32BE(80877102, 4)
@@ -328,6 +328,66 @@ describe('the proxy', () => {
     expect(refusal.toString('utf8')).toContain('USER_NOT_DERIVABLE')
     await withDefault.close({ graceMs: 100 })
     expect((await auth.token()).token).toBeTruthy() // not closed: it was the caller's
+  })
+
+  it('a connection cap: one client more gets 53300 after its startup packet and opens no server connection; a cancel request still passes', async () => {
+    const { sp } = await principalFor('proxy-cap')
+    // Between the proxy and the front: counts the TCP connections the proxy opens (its TLS passes through untouched).
+    let serverConnections = 0
+    const counter = createServer((socket) => {
+      serverConnections++
+      const front = connect(emu.pg.port, emu.pg.host)
+      socket.on('error', () => front.destroy())
+      front.on('error', () => socket.destroy())
+      socket.pipe(front).pipe(socket)
+    })
+    await new Promise<void>((resolve) => counter.listen(0, '127.0.0.1', resolve))
+    cleanups.push(() => new Promise((resolve) => counter.close(resolve)))
+    const events: ProxyConnectionEvent[] = []
+    const proxy = await started(
+      startProxy({
+        server: { host: '127.0.0.1', port: (counter.address() as { port: number }).port, ca: emu.ca },
+        entra: entraOptions(emu, sp),
+        maxConnections: 2,
+        onConnection: (event) => events.push(event),
+      }),
+    )
+    const sql = oneConnection(proxy, emu, sp.roleName!)
+    await sql`select 1`
+    const watcher = client(proxy, emu, sp.roleName!)
+    await watcher.connect()
+    expect(serverConnections).toBe(2)
+
+    const third = client(proxy, emu, sp.roleName!)
+    const refused = await failureOf(third.connect())
+    expect(refused.code).toBe('53300')
+    expect(refused.message).toBe('sorry, too many clients already')
+    expect(serverConnections).toBe(2)
+    expect(events.find((event) => event.outcome === 'refused')).toMatchObject({ code: '53300', user: sp.roleName })
+
+    // At the cap, a cancel request (a connection of its own) still reaches the server.
+    const sleeping = sql`select pg_sleep(120)`.execute()
+    while ((await sleepers(watcher)) === 0) await new Promise((resolve) => setTimeout(resolve, 100))
+    sleeping.cancel()
+    expect((await failureOf(sleeping)).code).toBe('57014')
+
+    // Once a client leaves, the next one gets in.
+    await watcher.end()
+    for (let waited = 0; proxy.connections >= 2 && waited < 100; waited++) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const next = client(proxy, emu, sp.roleName!)
+    await next.connect()
+    expect((await next.query('select current_user as u')).rows[0].u).toBe(sp.roleName)
+    await next.end()
+  })
+
+  it('refuses a connection cap that is not a whole number of at least 1', async () => {
+    const { sp } = await principalFor('proxy-cap-option')
+    for (const maxConnections of [0, -1, 1.5, Number.NaN]) {
+      const error = await failureOf(proxyFor(emu, sp, { maxConnections }))
+      expect(isPgEntraError(error) && error.code).toBe('INVALID_OPTION')
+    }
   })
 
   it('graceful stop: no new connections, an open session finishes within the grace period, then is closed', async () => {

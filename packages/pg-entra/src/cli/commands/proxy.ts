@@ -27,6 +27,7 @@ Options:
   --local-password-file <file>  clients must send the password in this file (or PG_ENTRA_PROXY_PASSWORD)
   --user <name>                 the user for clients that send none (default: the user derived from the token)
   --sslrootcert <file>          CA of the server's certificate (default: the public roots Node trusts)
+  --max-connections <n>         client connections at once; one more gets 53300 "too many clients" (default: no limit)
   --log-connections             one line per connection on stderr: time, client, user, database, outcome
   --grace-ms <ms>               how long open sessions may finish after SIGINT/SIGTERM (default 10000)
   --help                        show this help
@@ -49,6 +50,7 @@ const proxyOptions = {
   'local-password-file': { type: 'string' },
   user: { type: 'string' },
   sslrootcert: { type: 'string' },
+  'max-connections': { type: 'string' },
   'log-connections': { type: 'boolean' },
   'grace-ms': { type: 'string' },
   help: { type: 'boolean' },
@@ -156,6 +158,9 @@ export const proxyCommand: Command = {
       allowNonLoopback: values['allow-non-loopback'] === true,
       ...(password !== undefined ? { localPassword: password } : {}),
       ...(values.user ? { user: values.user } : {}),
+      ...(values['max-connections'] !== undefined
+        ? { maxConnections: number('max-connections', values['max-connections'], 100, 1_000_000) }
+        : {}),
       ...(values['log-connections']
         ? { onConnection: (event: ProxyConnectionEvent) => output.streams.stderr.write(`${connectionLine(event)}\n`) }
         : {}),
