@@ -224,6 +224,15 @@ describe('TLS negotiation', () => {
     c.socket.end()
   })
 
+  it('refuses a second GSSENCRequest, as PostgreSQL does (0A000)', async () => {
+    const c = await RawClient.open(f.front.port)
+    const gssencRequest = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30])
+    c.send(gssencRequest)
+    expect((await c.bytes(1)).toString()).toBe('N')
+    c.send(gssencRequest)
+    expect((await c.untilClosed()).toString()).toContain('0A000')
+  })
+
   it('accepts direct TLS (sslnegotiation=direct, ALPN postgresql)', async () => {
     const client = await f.connect(app.name, await appToken(), { sslNegotiation: 'direct' } as never)
     expect((await client.query('select current_user as r')).rows[0].r).toBe(app.name)

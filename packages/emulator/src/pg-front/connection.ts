@@ -67,6 +67,7 @@ export class ConnectionHandler {
     let socket: net.Socket = raw
     let reader = new FrameReader(socket)
     let secure = false
+    let gssencDeclined = false
     // Like a backend that exits after FATAL: the socket is gone once the message is flushed, whatever the client does.
     const fatal = (code: string, message: string) => {
       reader.detach()
@@ -98,7 +99,9 @@ export class ConnectionHandler {
           secure = true
           continue
         }
-        if (code === GSSENC_REQUEST_CODE && !secure) {
+        // Once, as PostgreSQL takes it: a repeat falls through to the protocol version check.
+        if (code === GSSENC_REQUEST_CODE && !secure && !gssencDeclined) {
+          gssencDeclined = true
           socket.write('N')
           continue
         }

@@ -52,8 +52,10 @@ const authenticationMethods: Record<number, string> = { 5: 'MD5', 7: 'GSSAPI', 9
 
 export async function runSession(client: Socket, settings: SessionSettings): Promise<void> {
   client.setNoDelay(true)
-  // A client that connects and never completes its start-up does not hold a server connection for long.
-  client.setTimeout(settings.target.connectTimeoutMs * 2, () => client.destroy())
+  // A client that does not complete its start-up in time (however it trickles it) does not hold a server connection
+  // for long: a deadline, as PostgreSQL's authentication_timeout, not an idle timeout.
+  const startupDeadline = setTimeout(() => client.destroy(), settings.target.connectTimeoutMs * 2)
+  client.once('close', () => clearTimeout(startupDeadline))
   client.on('error', () => client.destroy())
   const reader = new FrameReader(client, 'the client')
   let user: string | undefined
@@ -105,7 +107,7 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
         (message) => client.write(message),
       )
       if (outcome.kind === 'ok') {
-        client.setTimeout(0)
+        clearTimeout(startupDeadline)
         relay(client, reader.detach(), upstream.socket, outcome.message, upstream.reader.detach())
         settings.report({ outcome: 'connected', user, database })
         return
@@ -178,10 +180,13 @@ async function readStartup(
   client: Socket,
   reader: FrameReader,
 ): Promise<{ kind: 'startup' | 'cancel'; packet: Buffer }> {
+  const negotiated = new Set<number>()
   for (;;) {
     const packet = await reader.readStartupPacket()
     const code = packet.readUInt32BE(4)
-    if (code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) {
+    // Each of SSLRequest and GSSENCRequest once, as PostgreSQL takes them; a repeat falls through to the version check.
+    if ((code === SSL_REQUEST_CODE || code === GSSENC_REQUEST_CODE) && !negotiated.has(code)) {
+      negotiated.add(code)
       // Loopback only (or a socket file): the client speaks in clear to the proxy, the proxy in TLS to the server.
       if (reader.buffered > 0) throw new Refusal('08P01', 'received unencrypted data after an SSL request')
       client.write('N')

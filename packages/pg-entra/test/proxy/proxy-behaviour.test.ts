@@ -382,6 +382,42 @@ describe('the proxy', () => {
     await next.end()
   })
 
+  it('a client that trickles its start-up is closed at the deadline, however often it sends; a repeated SSLRequest is refused', async () => {
+    const { sp } = await principalFor('proxy-slow-startup')
+    const proxy = await started(proxyFor(emu, sp, { connectTimeoutMs: 1000 })) // start-up deadline: 2 s
+    const packet = startupMessage(
+      196608,
+      new Map([
+        ['user', sp.roleName!],
+        ['database', emu.pg.database],
+      ]),
+    )
+    const socket = connect(proxy.port, proxy.host)
+    socket.on('error', () => {})
+    let sent = 0
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    const trickle = setInterval(() => {
+      if (sent < packet.length && !socket.destroyed) socket.write(packet.subarray(sent, ++sent))
+    }, 200) // a byte every 200 ms: an idle timeout of 2 s would never fire
+    await closed
+    clearInterval(trickle)
+    expect(sent).toBeLessThan(packet.length)
+
+    const answers = await new Promise<Buffer>((resolve, reject) => {
+      const sslRequest = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+      const again = connect(proxy.port, proxy.host, () => again.write(sslRequest))
+      let received = Buffer.alloc(0)
+      again.on('data', (chunk: Buffer) => {
+        if (received.length === 0) again.write(sslRequest) // the second, once the first is answered
+        received = Buffer.concat([received, chunk])
+      })
+      again.on('close', () => resolve(received))
+      again.on('error', reject)
+    })
+    expect(answers.subarray(0, 2).toString('latin1')).toBe('NE') // 'N' to the first, then FATAL
+    expect(answers.toString('latin1')).toContain('C0A000')
+  })
+
   it('refuses a connection cap that is not a whole number of at least 1', async () => {
     const { sp } = await principalFor('proxy-cap-option')
     for (const maxConnections of [0, -1, 1.5, Number.NaN]) {
