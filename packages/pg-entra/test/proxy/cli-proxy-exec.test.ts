@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import { startupMessage } from '../../src/proxy/wire.js'
 import { cleanEnv, cliPath, runCli, servicePrincipalFlags } from '../integration/_cli.js'
-import { createOwnSchema, principalFor, runTool } from './_proxy.js'
+import { createOwnSchema, type Emu, type Principal, principalFor, runTool } from './_proxy.js'
 
 const jwt = /eyJ[\w-]+\.[\w-]+\.[\w-]+/
 
@@ -35,6 +35,21 @@ async function startCliProxy(args: string[], env: Record<string, string | undefi
   return { child, port, exited, stdout: () => stdout, stderr: () => stderr }
 }
 
+/** `pg-entra proxy` as the principal, with its secret in the environment, logging connections, to the emulator. */
+function startLoggingCliProxy(emu: Emu, sp: Principal, extra: string[] = []) {
+  return startCliProxy(
+    [
+      ...servicePrincipalFlags(emu, sp),
+      '--port',
+      '0',
+      ...extra,
+      '--log-connections',
+      `host=localhost port=${emu.pg.port} sslrootcert=${emu.caPath}`,
+    ],
+    { AZURE_CLIENT_SECRET: sp.secret },
+  )
+}
+
 describe('pg-entra proxy', () => {
   it('--help shows a working example', async () => {
     const { code, stdout } = await runCli(['proxy', '--help'])
@@ -45,16 +60,7 @@ describe('pg-entra proxy', () => {
 
   it('serves psql, logs one line per connection without a token, and stops on SIGTERM', async () => {
     const { emu, sp } = await principalFor('cli-proxy')
-    const proxy = await startCliProxy(
-      [
-        ...servicePrincipalFlags(emu, sp),
-        '--port',
-        '0',
-        '--log-connections',
-        `host=localhost port=${emu.pg.port} sslrootcert=${emu.caPath}`,
-      ],
-      { AZURE_CLIENT_SECRET: sp.secret },
-    )
+    const proxy = await startLoggingCliProxy(emu, sp)
     try {
       const run = await runTool('psql', ['-tAc', 'select current_user'], {
         PGHOST: '127.0.0.1',
@@ -192,18 +198,7 @@ describe('pg-entra proxy', () => {
 
   it('with --max-connections 1: a second client gets psql\'s "too many clients", logged as refused 53300', async () => {
     const { emu, sp } = await principalFor('cli-proxy-cap')
-    const proxy = await startCliProxy(
-      [
-        ...servicePrincipalFlags(emu, sp),
-        '--port',
-        '0',
-        '--max-connections',
-        '1',
-        '--log-connections',
-        `host=localhost port=${emu.pg.port} sslrootcert=${emu.caPath}`,
-      ],
-      { AZURE_CLIENT_SECRET: sp.secret },
-    )
+    const proxy = await startLoggingCliProxy(emu, sp, ['--max-connections', '1'])
     const env = { PGHOST: '127.0.0.1', PGPORT: String(proxy.port), PGUSER: sp.roleName!, PGDATABASE: emu.pg.database }
     const held = spawn('psql', ['-tAc', 'select pg_sleep(30)'], { env: cleanEnv(env), stdio: 'ignore' })
     try {
@@ -222,6 +217,40 @@ describe('pg-entra proxy', () => {
     const zero = await runCli(['proxy', '--max-connections', '0', 'myserver.postgres.database.azure.com'])
     expect(zero.code).toBe(2)
     expect(zero.stderr).toMatch(/^INVALID_OPTION: maxConnections must be a whole number of at least 1, not 0\nhint: /)
+  })
+
+  it('--log-connections: a user name with a line break in it cannot forge a line', async () => {
+    const { emu, sp } = await principalFor('cli-proxy-log')
+    const proxy = await startLoggingCliProxy(emu, sp)
+    const forged = '2026-12-01T00:00:00.000Z 127.0.0.1:1 user=admin database=postgres connected'
+    try {
+      for (const user of [`x\n${forged}`, `x\r\n${forged}`, `x\u2028${forged}`]) {
+        await new Promise<void>((resolve) => {
+          const socket = connect(proxy.port, '127.0.0.1', () =>
+            socket.write(
+              startupMessage(
+                196608,
+                new Map([
+                  ['user', user],
+                  ['database', emu.pg.database],
+                ]),
+              ),
+            ),
+          )
+          socket.on('error', () => {})
+          socket.on('data', () => {})
+          socket.once('close', () => resolve())
+        })
+      }
+    } finally {
+      proxy.child.kill('SIGTERM')
+    }
+    expect(await proxy.exited).toBe(0)
+    const lines = proxy.stderr().split(/\r\n|\r|\n|\u2028|\u2029/)
+    expect(lines.filter((line) => line.startsWith('2026-12-01T00:00:00.000Z'))).toEqual([])
+    expect(lines.filter((line) => line.includes(' refused ')).length).toBe(3)
+    expect(proxy.stderr()).toContain(`user=x\\n${forged}`)
+    expect(proxy.stderr()).toContain(`user=x\\u2028${forged}`)
   })
 
   it('refuses a non-loopback --listen without --allow-non-loopback', async () => {

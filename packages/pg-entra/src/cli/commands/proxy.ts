@@ -4,6 +4,7 @@ import { parseConnectionString } from '../../config/connection-string.js'
 import { readPgEnv } from '../../config/env.js'
 import { PgEntraError } from '../../errors/pg-entra-error.js'
 import { type ProxyConnectionEvent, startProxy } from '../../proxy/index.js'
+import { logSafe } from '../../shared/log-text.js'
 import { credentialHelp, credentialOptions, entraOptionsFrom, parseCommandArgs } from '../args.js'
 import type { Command } from '../command.js'
 
@@ -113,6 +114,7 @@ function localPassword(file: string | undefined, env: Record<string, string | un
   return env.PG_ENTRA_PROXY_PASSWORD || undefined
 }
 
+/** One line per connection, whatever names the client chose. */
 export function connectionLine(event: ProxyConnectionEvent): string {
   const who = [
     event.time,
@@ -121,7 +123,7 @@ export function connectionLine(event: ProxyConnectionEvent): string {
     ...(event.database !== undefined ? [`database=${event.database}`] : []),
   ]
   const outcome = event.outcome === 'refused' ? `refused ${event.code}: ${event.reason}` : event.outcome
-  return `${who.join(' ')} ${outcome}`
+  return logSafe(`${who.join(' ')} ${outcome}`)
 }
 
 export const proxyCommand: Command = {
