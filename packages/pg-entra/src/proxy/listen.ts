@@ -2,11 +2,43 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import { connect, type Server } from 'node:net'
 import { PgEntraError } from '../errors/pg-entra-error.js'
 
+/** EADDRINUSE and EACCES, the two a user meets on the way to a port, as a coded error saying what to do. */
+function cannotListen(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
+  if (error.code === 'EADDRINUSE') {
+    return new PgEntraError('INVALID_OPTION', `cannot listen on ${where}: another program listens there`, {
+      hint: `a local PostgreSQL or another proxy, perhaps: choose another port (--port), or 0 for a free one`,
+      details: { option: 'port', reason: error.code },
+      cause: error,
+    })
+  }
+  if (error.code === 'EACCES') {
+    return new PgEntraError('INVALID_OPTION', `cannot listen on ${where}: not allowed (a port below 1024 needs root)`, {
+      hint: 'choose a port of 1024 or above (--port), or 0 for a free one',
+      details: { option: 'port', reason: error.code },
+      cause: error,
+    })
+  }
+  if (error.code === 'EADDRNOTAVAIL') {
+    return new PgEntraError(
+      'INVALID_OPTION',
+      `cannot listen on ${where}: no interface of this machine has that address`,
+      {
+        hint: 'listen on 127.0.0.1 (the default) or ::1',
+        details: { option: 'host', reason: error.code },
+        cause: error,
+      },
+    )
+  }
+  return error
+}
+
 export function listenTcp(server: Server, host: string, port: number): Promise<{ host: string; port: number }> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject)
+    const onError = (error: NodeJS.ErrnoException) => reject(cannotListen(error, host, port))
+    server.once('error', onError)
     server.listen({ host, port }, () => {
-      server.off('error', reject)
+      server.off('error', onError)
       const address = server.address()
       if (address === null || typeof address === 'string') return reject(new Error('the proxy has no TCP address'))
       resolve({ host: address.address, port: address.port })

@@ -1,7 +1,7 @@
 // pg-entra proxy and pg-entra exec as a user runs them: the built CLI in a child process.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -251,6 +251,22 @@ describe('pg-entra proxy', () => {
     expect(lines.filter((line) => line.includes(' refused ')).length).toBe(3)
     expect(proxy.stderr()).toContain(`user=x\\n${forged}`)
     expect(proxy.stderr()).toContain(`user=x\\u2028${forged}`)
+  })
+
+  it('a port another program listens on: a coded error that says what to do, before any token is fetched', async () => {
+    const busy = createServer()
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+    const { port } = busy.address() as { port: number }
+    try {
+      const { code, stderr } = await runCli(['proxy', '--port', String(port), 'myserver.postgres.database.azure.com'])
+      expect(code).toBe(2)
+      expect(stderr).toBe(
+        `INVALID_OPTION: cannot listen on 127.0.0.1:${port}: another program listens there\n` +
+          'hint: a local PostgreSQL or another proxy, perhaps: choose another port (--port), or 0 for a free one\n',
+      )
+    } finally {
+      busy.close()
+    }
   })
 
   it('refuses a non-loopback --listen without --allow-non-loopback', async () => {
