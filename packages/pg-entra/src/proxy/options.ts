@@ -25,7 +25,10 @@ export interface ProxyConnectionEvent {
   user?: string
   database?: string
   outcome: 'connected' | 'refused' | 'cancel'
-  /** Why it was refused: the SQLSTATE and message the client got. */
+  /**
+   * Why it was refused: the SQLSTATE and message the client got; no code when the client hung up before the proxy
+   * could answer (a client that requires TLS of the proxy).
+   */
   code?: string
   reason?: string
 }

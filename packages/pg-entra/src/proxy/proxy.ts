@@ -62,6 +62,7 @@ export async function startProxy(options: ProxyOptions): Promise<EntraProxy> {
     }
   }
   const accept = (label: (socket: Socket) => string) => (client: Socket) => {
+    const name = label(client) // now: once the client has gone, its socket no longer knows its address
     const sockets = new Set<Socket>([client])
     open.set(client, sockets)
     let closed = false
@@ -76,7 +77,7 @@ export async function startProxy(options: ProxyOptions): Promise<EntraProxy> {
       target,
       ...(options.localPassword !== undefined ? { localPassword: options.localPassword } : {}),
       ...(options.user ? { defaultUser: options.user } : {}),
-      report: (event) => report(label(client), event),
+      report: (event) => report(name, event),
       // A server connection that opens after the client left is closed at once.
       track: (socket) => (closed ? socket.destroy() : sockets.add(socket)),
       ...(maxConnections !== undefined && open.size > maxConnections ? { overCapacity: { maxConnections } } : {}),

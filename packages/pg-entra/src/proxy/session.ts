@@ -64,8 +64,11 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
   // StartupMessage). Not with a local password: then nothing goes to the server before the client has given it.
   let early = settings.localPassword === undefined && !settings.overCapacity ? open(settings) : undefined
   early?.catch(() => {}) // a failure is reported where the connection is used
+  const declined = new Set<number>()
+  let started = false
   try {
-    const first = await readStartup(client, reader)
+    const first = await readStartup(client, reader, declined)
+    started = true
     if (first.kind === 'cancel') {
       // On a connection of its own, not tracked with the client's: the client may hang up before it is sent. The
       // client is answered (closed) once the server has the request, as the server itself does.
@@ -128,6 +131,9 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
     reader.detach()
     if (error instanceof ConnectionClosed) {
       client.destroy()
+      // What libpq does with sslmode=require or stricter when the proxy declines TLS: it hangs up, and says "server
+      // does not support SSL" on its side only.
+      if (!started && declined.has(SSL_REQUEST_CODE)) settings.report({ outcome: 'refused', reason: CLIENT_WANTS_TLS })
       return
     }
     const refusal = asRefusal(error)
@@ -176,11 +182,16 @@ async function login(
   }
 }
 
+const CLIENT_WANTS_TLS =
+  'the client hung up when the proxy declined TLS: it requires TLS (sslmode=require or stricter, perhaps PGSSLMODE); ' +
+  'connect to the proxy with sslmode=disable or prefer (the proxy itself speaks verified TLS to the server)'
+
+/** The start-up packet, after SSLRequest and GSSENCRequest are declined (each recorded in `negotiated`). */
 async function readStartup(
   client: Socket,
   reader: FrameReader,
+  negotiated: Set<number>,
 ): Promise<{ kind: 'startup' | 'cancel'; packet: Buffer }> {
-  const negotiated = new Set<number>()
   for (;;) {
     const packet = await reader.readStartupPacket()
     const code = packet.readUInt32BE(4)

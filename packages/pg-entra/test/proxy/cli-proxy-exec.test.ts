@@ -62,14 +62,13 @@ describe('pg-entra proxy', () => {
     const { emu, sp } = await principalFor('cli-proxy')
     const proxy = await startLoggingCliProxy(emu, sp)
     try {
-      const run = await runTool('psql', ['-tAc', 'select current_user'], {
-        PGHOST: '127.0.0.1',
-        PGPORT: String(proxy.port),
-        PGUSER: sp.roleName!,
-        PGDATABASE: emu.pg.database,
-      })
+      const env = { PGHOST: '127.0.0.1', PGPORT: String(proxy.port), PGUSER: sp.roleName!, PGDATABASE: emu.pg.database }
+      const run = await runTool('psql', ['-tAc', 'select current_user'], env)
       expect(run.stderr).toBe('')
       expect(run.stdout.trim()).toBe(sp.roleName)
+      // PGSSLMODE=verify-full left in the shell (as for Azure): libpq hangs up, the proxy's log says why.
+      const strict = await runTool('psql', ['-tAc', 'select 1'], { ...env, PGSSLMODE: 'verify-full' })
+      expect(strict.stderr).toContain('server does not support SSL, but SSL was required')
     } finally {
       proxy.child.kill('SIGTERM')
     }
@@ -79,6 +78,9 @@ describe('pg-entra proxy', () => {
         `^\\d{4}-\\d\\d-\\d\\dT\\S+ 127\\.0\\.0\\.1:\\d+ user=${sp.roleName} database=${emu.pg.database} connected$`,
         'm',
       ),
+    )
+    expect(proxy.stderr()).toMatch(
+      /^\S+ 127\.0\.0\.1:\d+ refused: the client hung up when the proxy declined TLS: it requires TLS \(sslmode=require or stricter, perhaps PGSSLMODE\); connect to the proxy with sslmode=disable or prefer/m,
     )
     expect(proxy.stdout()).toContain('pg-entra proxy: stopped')
     expect(proxy.stdout() + proxy.stderr()).not.toMatch(jwt)

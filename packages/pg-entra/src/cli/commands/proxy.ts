@@ -122,7 +122,8 @@ export function connectionLine(event: ProxyConnectionEvent): string {
     ...(event.user !== undefined ? [`user=${event.user}`] : []),
     ...(event.database !== undefined ? [`database=${event.database}`] : []),
   ]
-  const outcome = event.outcome === 'refused' ? `refused ${event.code}: ${event.reason}` : event.outcome
+  const outcome =
+    event.outcome === 'refused' ? `refused${event.code ? ` ${event.code}` : ''}: ${event.reason}` : event.outcome
   return logSafe(`${who.join(' ')} ${outcome}`)
 }
 
