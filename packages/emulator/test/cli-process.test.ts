@@ -57,6 +57,7 @@ describe('start --detach and stop', () => {
     const again = await runNode([...cli, 'start', '--detach', '--name', 'ci'], env)
     expect(again.code).toBe(2)
     expect(again.stderr).toMatch(/^EMULATOR_ALREADY_RUNNING: an emulator named "ci" is already running/)
+    expect(again.stderr).toContain('hint: stop it with `pg-entra-emulator stop --name ci`')
     expect(JSON.parse(readFileSync(statePath('ci'), 'utf8')).pid).toBe(state.pid)
 
     const stopped = await runNode([...cli, 'stop', '--name', 'ci'], env)

@@ -5,7 +5,14 @@ import type { PrincipalSpec, Profile } from '../types.js'
 import { parseCommandArgs, positiveInteger } from './args.js'
 import { startDetached } from './detach.js'
 import { parentGone } from './parent-watch.js'
-import { claimStateFile, DEFAULT_NAME, readStateFile, removeStateFile, stateFilePath } from './state-file.js'
+import {
+  alreadyRunning,
+  claimStateFile,
+  DEFAULT_NAME,
+  readStateFile,
+  removeStateFile,
+  stateFilePath,
+} from './state-file.js'
 
 export const START_HELP = `Usage: pg-entra-emulator start [options]
 
@@ -183,11 +190,5 @@ export async function runStart(
 
 async function refuseIfRunning(statePath: string): Promise<void> {
   const running = await readStateFile(statePath).catch(() => undefined)
-  if (running) {
-    throw new EmulatorError(
-      'EMULATOR_ALREADY_RUNNING',
-      `an emulator named "${running.name ?? DEFAULT_NAME}" is already running (pid ${running.pid}, state in ${statePath})`,
-      'stop it with `pg-entra-emulator stop`, or start another with --name NAME',
-    )
-  }
+  if (running) throw alreadyRunning(running, statePath)
 }

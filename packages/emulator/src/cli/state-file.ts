@@ -28,16 +28,21 @@ export function stateFilePath(name: string = DEFAULT_NAME, env: NodeJS.ProcessEn
   return join(cache, 'pg-entra-emulator', `${name}.json`)
 }
 
+/** EMULATOR_ALREADY_RUNNING for the emulator `running` describes, with the stop command for its name. */
+export function alreadyRunning(running: StateFile, path: string): EmulatorError {
+  const name = running.name ?? DEFAULT_NAME
+  const stop = `pg-entra-emulator stop${name === DEFAULT_NAME ? '' : ` --name ${name}`}`
+  return new EmulatorError(
+    'EMULATOR_ALREADY_RUNNING',
+    `an emulator named "${name}" is already running (pid ${running.pid}, state in ${path})`,
+    `stop it with \`${stop}\`, or start another with --name NAME`,
+  )
+}
+
 /** Records this process's emulator; refuses while the file describes another emulator that still runs. */
 export async function claimStateFile(path: string, state: StateFile): Promise<void> {
   const current = await readStateFile(path).catch(() => undefined)
-  if (current && current.pid !== state.pid) {
-    throw new EmulatorError(
-      'EMULATOR_ALREADY_RUNNING',
-      `an emulator named "${current.name ?? state.name}" is already running (pid ${current.pid}, state in ${path})`,
-      'stop it with `pg-entra-emulator stop`, or start another with --name NAME',
-    )
-  }
+  if (current && current.pid !== state.pid) throw alreadyRunning({ ...current, name: current.name ?? state.name }, path)
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
   await writeFile(path, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 })
 }
