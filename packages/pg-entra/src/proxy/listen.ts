@@ -2,12 +2,12 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import { connect, type Server } from 'node:net'
 import { PgEntraError } from '../errors/pg-entra-error.js'
 
-/** EADDRINUSE and EACCES, the two a user meets on the way to a port, as a coded error saying what to do. */
+/** What a user meets on the way to a port (in use, privileged, an address the machine lacks), coded, with what to do. */
 function cannotListen(error: NodeJS.ErrnoException, host: string, port: number): Error {
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
   if (error.code === 'EADDRINUSE') {
     return new PgEntraError('INVALID_OPTION', `cannot listen on ${where}: another program listens there`, {
-      hint: `a local PostgreSQL or another proxy, perhaps: choose another port (--port), or 0 for a free one`,
+      hint: 'a local PostgreSQL or another proxy, perhaps: choose another port (--port), or 0 for a free one',
       details: { option: 'port', reason: error.code },
       cause: error,
     })
