@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { isPgEntraError } from '../errors/pg-entra-error.js'
+import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
+import { closestName } from '../shared/did-you-mean.js'
 import type { Command, CommandContext } from './command.js'
 import { checkCommand } from './commands/check.js'
 import { execCommand } from './commands/exec.js'
@@ -43,8 +44,12 @@ export async function main(argv: string[], context: CommandContext): Promise<num
   }
   const command = commands.find((candidate) => candidate.name === name)
   if (!command) {
+    const names = commands.map((c) => c.name)
+    const near = closestName(name, names)
     context.output.error(
-      new Error(`unknown command "${name}"; the commands are ${commands.map((c) => c.name).join(', ')}`),
+      new PgEntraError('INVALID_OPTION', `unknown command "${name}"`, {
+        hint: `${near ? `did you mean "${near}"? ` : ''}the commands are ${names.join(', ')}; see pg-entra --help`,
+      }),
     )
     return 2
   }

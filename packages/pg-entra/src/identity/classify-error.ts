@@ -1,4 +1,4 @@
-import { isPgEntraError, PgEntraError } from '../errors/pg-entra-error.js'
+import { isPgEntraError, PgEntraError, type PgEntraErrorOptions } from '../errors/pg-entra-error.js'
 import { redact, redactedCopy, type Secret } from '../errors/redact.js'
 
 /** What an AADSTS code means and what to do about it. */
@@ -115,6 +115,18 @@ function names(error: ErrorLike, depth = 0): string[] {
   return [...own, ...inner, ...cause]
 }
 
+/**
+ * A chain (DefaultAzureCredential's, a ChainedTokenCredential) in which every credential said it is unavailable:
+ * nothing is set up here. Its managed identity says so with a network error (it probed IMDS), which is no outage.
+ */
+function everyCredentialUnavailable(error: ErrorLike): boolean {
+  return (
+    Array.isArray(error.errors) &&
+    error.errors.length > 0 &&
+    error.errors.every((inner) => asErrorLike(inner).name === 'CredentialUnavailableError')
+  )
+}
+
 /** Retry-After in ms, from a number, headers, or the text ("Retry-After: 7", "retry after 7 seconds"). */
 function retryAfterMsOf(error: ErrorLike, text: string): number | undefined {
   if (typeof error.retryAfterMs === 'number') return error.retryAfterMs
@@ -221,6 +233,11 @@ export function classifyCredentialError(error: unknown, context: ClassifyContext
     )
   }
 
+  if (everyCredentialUnavailable(e)) {
+    const tried = (e.errors as unknown[]).length
+    return noCredential(`none of the ${tried} credentials of the chain is set up here`, cause, details)
+  }
+
   const throttled = status === 429 || /\b429\b|too many requests|throttl/i.test(text)
   const serverError =
     transient || (status !== undefined && status >= 500) || /\b50[0-4]\b|service unavailable|server_error/i.test(text)
@@ -244,15 +261,7 @@ export function classifyCredentialError(error: unknown, context: ClassifyContext
     })
   }
 
-  if (errorNames.includes('CredentialUnavailableError')) {
-    return new PgEntraError('CREDENTIAL_UNAVAILABLE', `no credential is available: ${firstLine(text)}`, {
-      cause,
-      hint:
-        'give tenantId/clientId/clientSecret, certificatePath, federatedTokenFile, managedIdentity or a credential; ' +
-        'or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or run where a managed identity is available)',
-      details,
-    })
-  }
+  if (errorNames.includes('CredentialUnavailableError')) return noCredential(firstLine(text), cause, details)
 
   if (status !== undefined && status >= 400 && status < 500) {
     return new PgEntraError(
@@ -269,6 +278,17 @@ export function classifyCredentialError(error: unknown, context: ClassifyContext
   return new PgEntraError('TOKEN_UNAVAILABLE', `the credential failed: ${firstLine(text) || 'unknown error'}`, {
     cause,
     hint: 'set AZURE_LOG_LEVEL=verbose to see what @azure/identity did',
+    details,
+  })
+}
+
+/** CREDENTIAL_UNAVAILABLE: `what` says what was missing (from the scrubbed text, or how many credentials a chain tried). */
+function noCredential(what: string, cause: unknown, details: PgEntraErrorOptions['details']): PgEntraError {
+  return new PgEntraError('CREDENTIAL_UNAVAILABLE', `no credential is available: ${what}`, {
+    cause,
+    hint:
+      'give tenantId/clientId/clientSecret, certificatePath, federatedTokenFile, managedIdentity or a credential; ' +
+      'or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or run where a managed identity is available)',
     details,
   })
 }

@@ -101,7 +101,13 @@ describe('pg-entra', () => {
     expect(bare.stdout).toMatch(/token .*\n.*whoami .*\n.*check .*\n.*psql /)
     const unknown = await runCli(['tokens'])
     expect(unknown.code).toBe(2)
-    expect(unknown.stderr).toContain('unknown command "tokens"')
+    expect(unknown.stderr).toBe(
+      'INVALID_OPTION: unknown command "tokens"\n' +
+        'hint: did you mean "token"? the commands are token, whoami, check, psql, exec, proxy; see pg-entra --help\n',
+    )
+    expect((await runCli(['nonsense'])).stderr).toMatch(
+      /^INVALID_OPTION: unknown command "nonsense"\nhint: the commands/,
+    )
   })
 
   it('colours only when asked or on a terminal', async () => {

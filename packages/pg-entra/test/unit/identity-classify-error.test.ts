@@ -1,5 +1,10 @@
 import { inspect } from 'node:util'
-import { AuthenticationError, AuthenticationRequiredError, CredentialUnavailableError } from '@azure/identity'
+import {
+  AggregateAuthenticationError,
+  AuthenticationError,
+  AuthenticationRequiredError,
+  CredentialUnavailableError,
+} from '@azure/identity'
 import { describe, expect, it } from 'vitest'
 import { PgEntraError } from '../../src/errors/pg-entra-error.js'
 import { redact } from '../../src/errors/redact.js'
@@ -79,6 +84,29 @@ describe('classifyCredentialError', () => {
     const error = classifyCredentialError(new CredentialUnavailableError('ManagedIdentityCredential: no endpoint'))
     expect(error.code).toBe('CREDENTIAL_UNAVAILABLE')
     expect(error.hint).toContain('AZURE_CLIENT_SECRET')
+  })
+
+  it('a chain in which every credential is unavailable is CREDENTIAL_UNAVAILABLE, though its managed identity names a network error', () => {
+    const chain = new AggregateAuthenticationError(
+      [
+        new CredentialUnavailableError('EnvironmentCredential is unavailable. No underlying credential could be used.'),
+        new CredentialUnavailableError('ManagedIdentityCredential: Network unreachable. Message: network_error'),
+        new CredentialUnavailableError('Azure CLI could not be found.'),
+      ],
+      'ChainedTokenCredential authentication failed.',
+    )
+    const error = classifyCredentialError(chain)
+    expect(error.code).toBe('CREDENTIAL_UNAVAILABLE')
+    expect(error.message).toBe('no credential is available: none of the 3 credentials of the chain is set up here')
+    // One credential that is unavailable and one that could not reach Entra: an outage, retried.
+    const mixed = new AggregateAuthenticationError(
+      [
+        new CredentialUnavailableError('EnvironmentCredential is unavailable.'),
+        new Error('connect ECONNREFUSED 127.0.0.1:1'),
+      ],
+      'ChainedTokenCredential authentication failed.',
+    )
+    expect(classifyCredentialError(mixed).code).toBe('ENTRA_UNREACHABLE')
   })
 
   it('returns a PgEntraError unchanged and anything else as TOKEN_UNAVAILABLE', () => {
