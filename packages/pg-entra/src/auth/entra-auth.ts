@@ -13,6 +13,7 @@ import {
   type IdentityLoader,
   identityKey,
   loadAzureIdentity,
+  managedIdentityEndpointIn,
   planCredential,
   planSecrets,
 } from '../identity/credential.js'
@@ -71,6 +72,7 @@ export function createEntraAuth(
   const tenantId = 'tenantId' in plan ? plan.tenantId : undefined
   const clientId = 'clientId' in plan ? plan.clientId : undefined
   const description = describePlan(plan)
+  const managedIdentityAt = plan.kind === 'managedIdentity' && !managedIdentityEndpointIn(env) ? 'imds' : undefined
   const listeners = new Set<(event: EntraAuthEvent) => void>()
   const logger = options.logger
 
@@ -105,6 +107,7 @@ export function createEntraAuth(
         tenantId,
         clientId,
         authorityHost: cloud.authorityHost,
+        managedIdentityAt,
       })
       // @azure/identity 4.13 (MSAL's throttling cache) replays a 5xx or 429 answer for 60 s without asking Entra (it
       // misses a lower-cased Retry-After): longer than pg-entra's backoff waits and than short tokens live. That

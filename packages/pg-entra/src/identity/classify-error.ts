@@ -59,6 +59,11 @@ export interface ClassifyContext {
   tenantId?: string | undefined
   clientId?: string | undefined
   authorityHost?: string | undefined
+  /**
+   * 'imds' for a managed identity with no endpoint in the environment: @azure/identity asks the Instance Metadata
+   * Service at 169.254.169.254, and an unavailable answer from there means no managed identity on this machine.
+   */
+  managedIdentityAt?: 'imds' | undefined
 }
 
 /** The context's secrets, and each paired with the client id (an HTTP Basic credential spells them together). */
@@ -233,6 +238,19 @@ export function classifyCredentialError(error: unknown, context: ClassifyContext
     )
   }
 
+  if (context.managedIdentityAt === 'imds' && errorNames.includes('CredentialUnavailableError')) {
+    return new PgEntraError(
+      'CREDENTIAL_UNAVAILABLE',
+      `no managed identity answered: the Azure Instance Metadata Service (169.254.169.254) cannot be reached from here (${firstLine(text)})`,
+      {
+        cause,
+        hint:
+          'off Azure there is no managed identity: use a service principal (tenantId, clientId, clientSecret), or ' +
+          "pg-entra-emulator start, whose managed-identity profile sets IDENTITY_ENDPOINT; on an Azure VM, turn on the VM's managed identity",
+        details: { ...details, step: 'managed identity' },
+      },
+    )
+  }
   if (everyCredentialUnavailable(e)) {
     const tried = (e.errors as unknown[]).length
     return noCredential(`none of the ${tried} credentials of the chain is set up here`, cause, details)

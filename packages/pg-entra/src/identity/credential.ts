@@ -154,10 +154,20 @@ export function planCredential(options: CredentialOptions, env: Env): Credential
       from: 'environment',
     }
   }
-  if (env.IDENTITY_ENDPOINT || env.MSI_ENDPOINT || env.AZURE_POD_IDENTITY_AUTHORITY_HOST) {
+  if (managedIdentityEndpointIn(env)) {
     return { kind: 'managedIdentity', userAssigned: clientId ? { clientId } : undefined, from: 'environment' }
   }
   return { kind: 'default' }
+}
+
+/**
+ * Whether the environment names a managed-identity endpoint (App Service, Service Fabric, Cloud Shell, Machine
+ * Learning, Azure Arc, an IMDS host of its own); without one, @azure/identity asks the IMDS address itself.
+ */
+export function managedIdentityEndpointIn(env: Env): boolean {
+  return Boolean(
+    env.IDENTITY_ENDPOINT || env.MSI_ENDPOINT || env.AZURE_POD_IDENTITY_AUTHORITY_HOST || env.IMDS_ENDPOINT,
+  )
 }
 
 /** A one-line description safe to log: never a secret. */

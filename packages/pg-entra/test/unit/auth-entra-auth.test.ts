@@ -1,4 +1,5 @@
 import { inspect } from 'node:util'
+import { CredentialUnavailableError } from '@azure/identity'
 import { describe, expect, it } from 'vitest'
 import { createEntraAuth, entraAuth, isEntraAuth } from '../../src/auth/entra-auth.js'
 import type { EntraAuthEvent } from '../../src/auth/types.js'
@@ -193,6 +194,35 @@ describe('entraAuth', () => {
     await auth.password()
     expect(loads).toBe(1)
     await auth.close()
+  })
+
+  it('a managed identity with no endpoint in the environment that IMDS does not answer: CREDENTIAL_UNAVAILABLE, not an outage', async () => {
+    // What @azure/identity's ManagedIdentityCredential throws off Azure (its IMDS probe finds nothing at 169.254.169.254).
+    const offAzure = new CredentialUnavailableError(
+      'ManagedIdentityCredential: Network unreachable. Message: network_error: See https://aka.ms/msal.js.errors#network_error for details',
+    )
+    const module = {
+      ManagedIdentityCredential: class {
+        getToken = () => Promise.reject(offAzure)
+      },
+    } as unknown as IdentityModule
+    for (const [env, code] of [
+      [{}, 'CREDENTIAL_UNAVAILABLE'],
+      // An endpoint the environment names (App Service) that does not answer is an outage: retried, last token kept.
+      [{ IDENTITY_ENDPOINT: 'http://127.0.0.1:1/msi/token', IDENTITY_HEADER: 'h' }, 'ENTRA_UNREACHABLE'],
+    ] as const) {
+      const auth = createEntraAuth(
+        { managedIdentity: true, clock: manualClock(), requestTimeoutMs: 1000 },
+        { env, loadIdentity: async () => module },
+      )
+      const error = await rejected(auth.token())
+      expect(error.code).toBe(code)
+      if (code === 'CREDENTIAL_UNAVAILABLE') {
+        expect(error.message).toContain('Instance Metadata Service (169.254.169.254)')
+        expect(error.hint).toContain('pg-entra-emulator start')
+      }
+      await auth.close()
+    }
   })
 
   it('validates options at once and fails later calls with CLOSED after close()', async () => {
