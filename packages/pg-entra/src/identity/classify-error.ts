@@ -121,15 +121,14 @@ function names(error: ErrorLike, depth = 0): string[] {
 }
 
 /**
- * A chain (DefaultAzureCredential's, a ChainedTokenCredential) in which every credential said it is unavailable:
- * nothing is set up here. Its managed identity says so with a network error (it probed IMDS), which is no outage.
+ * How many credentials a chain (DefaultAzureCredential's, a ChainedTokenCredential) tried when every one of them said
+ * it is unavailable (nothing is set up here); undefined otherwise. Its managed identity says so with a network error
+ * (it probed IMDS), which is no outage.
  */
-function everyCredentialUnavailable(error: ErrorLike): boolean {
-  return (
-    Array.isArray(error.errors) &&
-    error.errors.length > 0 &&
-    error.errors.every((inner) => asErrorLike(inner).name === 'CredentialUnavailableError')
-  )
+function unavailableChain(error: ErrorLike): number | undefined {
+  const inner = Array.isArray(error.errors) ? error.errors : []
+  const unavailable = inner.every((each) => asErrorLike(each).name === 'CredentialUnavailableError')
+  return inner.length > 0 && unavailable ? inner.length : undefined
 }
 
 /** Retry-After in ms, from a number, headers, or the text ("Retry-After: 7", "retry after 7 seconds"). */
@@ -251,8 +250,8 @@ export function classifyCredentialError(error: unknown, context: ClassifyContext
       },
     )
   }
-  if (everyCredentialUnavailable(e)) {
-    const tried = (e.errors as unknown[]).length
+  const tried = unavailableChain(e)
+  if (tried !== undefined) {
     return noCredential(`none of the ${tried} credentials of the chain is set up here`, cause, details)
   }
 

@@ -2,35 +2,34 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import { connect, type Server } from 'node:net'
 import { PgEntraError } from '../errors/pg-entra-error.js'
 
-/** What a user meets on the way to a port (in use, privileged, an address the machine lacks), coded, with what to do. */
+/** What a user meets on the way to a port, by errno: what is wrong, the option to change, and how. */
+const listenProblems: Record<string, { what: string; option: string; hint: string }> = {
+  EADDRINUSE: {
+    what: 'another program listens there',
+    option: 'port',
+    hint: 'a local PostgreSQL or another proxy, perhaps: choose another port (--port), or 0 for a free one',
+  },
+  EACCES: {
+    what: 'not allowed (a port below 1024 needs root)',
+    option: 'port',
+    hint: 'choose a port of 1024 or above (--port), or 0 for a free one',
+  },
+  EADDRNOTAVAIL: {
+    what: 'no interface of this machine has that address',
+    option: 'host',
+    hint: 'listen on 127.0.0.1 (the default) or ::1',
+  },
+}
+
 function cannotListen(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  const problem = error.code === undefined ? undefined : listenProblems[error.code]
+  if (!problem) return error
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
-  if (error.code === 'EADDRINUSE') {
-    return new PgEntraError('INVALID_OPTION', `cannot listen on ${where}: another program listens there`, {
-      hint: 'a local PostgreSQL or another proxy, perhaps: choose another port (--port), or 0 for a free one',
-      details: { option: 'port', reason: error.code },
-      cause: error,
-    })
-  }
-  if (error.code === 'EACCES') {
-    return new PgEntraError('INVALID_OPTION', `cannot listen on ${where}: not allowed (a port below 1024 needs root)`, {
-      hint: 'choose a port of 1024 or above (--port), or 0 for a free one',
-      details: { option: 'port', reason: error.code },
-      cause: error,
-    })
-  }
-  if (error.code === 'EADDRNOTAVAIL') {
-    return new PgEntraError(
-      'INVALID_OPTION',
-      `cannot listen on ${where}: no interface of this machine has that address`,
-      {
-        hint: 'listen on 127.0.0.1 (the default) or ::1',
-        details: { option: 'host', reason: error.code },
-        cause: error,
-      },
-    )
-  }
-  return error
+  return new PgEntraError('INVALID_OPTION', `cannot listen on ${where}: ${problem.what}`, {
+    hint: problem.hint,
+    details: { option: problem.option, reason: error.code },
+    cause: error,
+  })
 }
 
 export function listenTcp(server: Server, host: string, port: number): Promise<{ host: string; port: number }> {
