@@ -1,5 +1,10 @@
-import { beforeAll, describe, expect, it } from 'vitest'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { createCertificateAuthority } from '../../../emulator/src/pki/index.js'
+import { type Impostor, startImpostor } from '../helpers/impostor.js'
 import { runCli, servicePrincipalFlags } from './_cli.js'
 
 type Emulator = Awaited<ReturnType<typeof useEmulator>>
@@ -104,15 +109,87 @@ describe('pg-entra psql', () => {
     expect(stderr).toMatch(/^CREDENTIAL_REJECTED: .*\nhint: /s)
   })
 
-  it('refuses a connection string that weakens sslmode', async () => {
-    const { code, stderr } = await runCli(
-      ['psql', ...spFlags(), '--', conninfo(` user=${sp.roleName} sslmode=require`)],
-      {
+  it('refuses a connection string that weakens sslmode, however libpq lets it be spelled', async () => {
+    for (const weak of [" sslmode='disable'", ' sslmode = prefer', ' sslmode=allow', ' sslmode=verify-ca']) {
+      const { code, stderr } = await runCli(['psql', ...spFlags(), '--', conninfo(` user=${sp.roleName}${weak}`)], {
         AZURE_CLIENT_SECRET: sp.secret,
-      },
-    )
+      })
+      expect(stderr, weak).toMatch(/^TLS_REQUIRED: sslmode=(disable|prefer|allow|verify-ca) would let the token travel/)
+      expect(code).toBe(2)
+    }
+    const uri = `postgresql://${sp.roleName}@localhost:${emulator.pg.port}/postgres?%73slmode=%64isable`
+    const { code, stderr } = await runCli(['psql', ...spFlags(), '--', uri], { AZURE_CLIENT_SECRET: sp.secret })
+    expect(stderr).toMatch(/^TLS_REQUIRED: sslmode=disable/)
     expect(code).toBe(2)
-    expect(stderr).toMatch(/^TLS_REQUIRED: sslmode=require/)
+  })
+
+  it("sslmode=require (as Azure's portal writes it) is taken as verify-full, with a warning", async () => {
+    const { code, stdout, stderr } = await runCli(
+      ['psql', ...spFlags(), '--', conninfo(` user=${sp.roleName} sslmode=require`), '-tAc', 'select current_user'],
+      { AZURE_CLIENT_SECRET: sp.secret },
+    )
+    expect(stderr).toBe('warning: sslmode=require in the connection string replaced by verify-full\n')
+    expect(stdout.trim()).toBe(sp.roleName)
+    expect(code).toBe(0)
+  })
+
+  describe('the token goes only to a verified server, whatever else tells libpq otherwise', () => {
+    let impostor: Impostor
+    let untrusted: Impostor
+    let dir: string
+    beforeAll(async () => {
+      impostor = await startImpostor('decline-tls')
+      untrusted = await startImpostor(await (await createCertificateAuthority()).issueServerCertificate())
+      dir = mkdtempSync(join(tmpdir(), 'pg-entra-psql-'))
+      writeFileSync(join(dir, 'pg_service.conf'), `[plain]\nhost=127.0.0.1\nport=${impostor.port}\nsslmode=disable\n`)
+    })
+    afterAll(async () => {
+      await impostor.close()
+      await untrusted.close()
+      rmSync(dir, { recursive: true, force: true })
+    })
+
+    // Each of these would reach an impostor (it asks for a cleartext password) with the sslmode libpq would otherwise
+    // use: disable from a service file (which wins over PGSSLMODE) for the one that declines TLS; require, which
+    // verifies nothing when it has no root certificate (verify-full then refuses to start), from ssl=true for the one
+    // whose certificate is from a CA nobody trusts.
+    const routes: [string, () => Impostor, string[], Record<string, string>, RegExp][] = [
+      ['PGSERVICE', () => impostor, ['-c', 'select 1'], { PGSERVICE: 'plain' }, /server does not support SSL/],
+      [
+        'service= in the string',
+        () => impostor,
+        ['service=plain', '-c', 'select 1'],
+        {},
+        /server does not support SSL/,
+      ],
+      [
+        'a plain database name with PGSERVICE',
+        () => impostor,
+        ['postgres', '-c', 'select 1'],
+        { PGSERVICE: 'plain' },
+        /server does not support SSL/,
+      ],
+      [
+        'a URI with ssl=true',
+        () => untrusted,
+        ['-d', 'postgresql://127.0.0.1:PORT/postgres?ssl=true', '-c', 'select 1'],
+        { PGSSLROOTCERT: '/nonexistent/root.crt' },
+        /root certificate file "\/nonexistent\/root.crt" does not exist/,
+      ],
+    ]
+    for (const [name, target, args, env, refusal] of routes) {
+      it(name, async () => {
+        const server = target()
+        const before = server.received().length
+        const { code, stderr } = await runCli(
+          ['psql', ...spFlags(), '-U', sp.roleName!, ...args.map((arg) => arg.replace('PORT', String(server.port)))],
+          { AZURE_CLIENT_SECRET: sp.secret, PGSERVICEFILE: join(dir, 'pg_service.conf'), ...env },
+        )
+        expect(stderr).toMatch(refusal)
+        expect(code).toBe(2)
+        expect(server.received().subarray(before).toString('latin1')).not.toMatch(/eyJ/)
+      })
+    }
   })
 
   it('uses sslmode=verify-full even when PGSSLMODE says otherwise: an untrusted server is refused', async () => {

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
 import { startupMessage } from '../../src/proxy/wire.js'
+import { startImpostor } from '../helpers/impostor.js'
 import { cleanEnv, cliPath, runCli, servicePrincipalFlags } from '../integration/_cli.js'
 import { createOwnSchema, type Emu, type Principal, principalFor, runTool } from './_proxy.js'
 
@@ -354,5 +355,37 @@ describe('pg-entra exec', () => {
     const withPassword = await runCli(['exec', '--url', 'postgres://me:pw@myserver/db', '--', 'true'])
     expect(withPassword.code).toBe(2)
     expect(withPassword.stderr).toMatch(/^INVALID_OPTION: --url carries a password/)
+  })
+
+  it('refuses PGSERVICE, whose service file libpq would take over the PG* variables it sets', async () => {
+    const { emu, sp } = await principalFor('exec-service')
+    const impostor = await startImpostor('decline-tls')
+    const dir = mkdtempSync(join(tmpdir(), 'pg-entra-exec-'))
+    try {
+      writeFileSync(join(dir, 'pg_service.conf'), `[plain]\nhost=127.0.0.1\nport=${impostor.port}\nsslmode=disable\n`)
+      const run = await runCli(
+        [
+          'exec',
+          ...servicePrincipalFlags(emu, sp),
+          '--host',
+          'localhost',
+          '--port',
+          String(emu.pg.port),
+          '--user',
+          sp.roleName!,
+          '--',
+          'psql',
+          '-c',
+          'select 1',
+        ],
+        { AZURE_CLIENT_SECRET: sp.secret, PGSERVICE: 'plain', PGSERVICEFILE: join(dir, 'pg_service.conf') },
+      )
+      expect(impostor.received().toString('latin1')).not.toMatch(jwt)
+      expect(run.stderr).toMatch(/^INVALID_OPTION: PGSERVICE is set: .*\nhint: unset it for this command/s)
+      expect(run.code).toBe(2)
+    } finally {
+      await impostor.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -123,6 +123,16 @@ export const execCommand: Command = {
         hint: 'e.g. --url-env DATABASE_URL',
       })
     }
+    if (env.PGSERVICE) {
+      // libpq takes a service file's settings over the environment: its host and sslmode would win over ours.
+      throw new PgEntraError(
+        'INVALID_OPTION',
+        "PGSERVICE is set: libpq would take its service file's host, port and sslmode over the PG* variables pg-entra exec sets",
+        {
+          hint: 'unset it for this command (env -u PGSERVICE pg-entra exec ...) and give the server with --host or --url',
+        },
+      )
+    }
     const fields = connectionFrom(values, env)
     resolveEntraSsl(undefined, fields, false) // refuses a weak sslmode or a Unix socket before any token is fetched
     const auth = entraAuth(entraOptionsFrom(values))

@@ -5,6 +5,14 @@ import { createRoleSql, quoteLiteral } from '../../identity/role-statement.js'
 import type { TokenIdentity } from '../../shared/identity.js'
 import { credentialHelp, credentialOptions, entraOptionsFrom, parseCommandArgs } from '../args.js'
 import type { Command } from '../command.js'
+import {
+  formatKeywordValue,
+  isConninfo,
+  isConninfoUri,
+  parseKeywordValue,
+  sslmodeIn,
+  withVerifyFull,
+} from '../libpq-conninfo.js'
 import { libpqHasRootCertificate, writeNodeRootCertificates } from '../root-certificates.js'
 
 const help = `Usage: pg-entra psql [pg-entra options] [--] [psql arguments]
@@ -39,9 +47,12 @@ export const psqlCommand: Command = {
       return 0
     }
     if (psqlArgs.some((arg) => psqlInfoFlags.has(arg))) return (await runPsql(psqlArgs, env)).code
-    refuseWeakSslMode(psqlArgs)
+    refuseWeakSslMode(psqlArgs, output)
+    const pinnedArgs = pinVerifyFull(psqlArgs)
     const auth = entraAuth(entraOptionsFrom(values))
     const childEnv: Record<string, string | undefined> = { ...env }
+    // getopt's POSIX mode would read psql's arguments otherwise than pinVerifyFull does.
+    delete childEnv.POSIXLY_CORRECT
     let identity: TokenIdentity | undefined
     try {
       childEnv.PGPASSWORD = (await auth.token()).token
@@ -55,7 +66,7 @@ export const psqlCommand: Command = {
     childEnv.PGSSLMODE = 'verify-full'
     const removeRoots = rootCertificateFile(psqlArgs, childEnv)
     try {
-      const { code, stderrStart } = await runPsql(psqlArgs, childEnv, { captureStderr: true })
+      const { code, stderrStart } = await runPsql(pinnedArgs, childEnv, { captureStderr: true })
       const hint = code === 2 ? refusalHint(stderrStart, identity) : undefined
       if (hint) output.hint(hint)
       return code
@@ -88,75 +99,170 @@ export function splitArguments(args: string[]): [string[], string[]] {
   return [args.slice(0, index), args.slice(index)]
 }
 
-// psql short options that take a value (attached, as in -Ualice, or as the next argument).
-const psqlValueLetters = new Set(['c', 'd', 'f', 'v', 'h', 'p', 'U', 'o', 'L', 'P', 'T', 'F', 'R'])
-const psqlLongValueOptions = new Set([
-  '--command',
-  '--dbname',
-  '--file',
-  '--set',
-  '--variable',
-  '--host',
-  '--port',
-  '--username',
-  '--output',
-  '--log-file',
-  '--pset',
-  '--table-attr',
-  '--field-separator',
-  '--record-separator',
-])
+// psql's options that take a value (getopt_long: short ones attached, as in -Ualice, or as the next argument; long
+// ones as --name=value or the next argument, and any unique prefix of the name).
+const psqlValueLetters = new Set(['c', 'd', 'f', 'F', 'h', 'L', 'o', 'p', 'P', 'R', 'T', 'U', 'v'])
+const psqlLongOptions: Record<string, 'value' | 'flag'> = {
+  'echo-all': 'flag',
+  'no-align': 'flag',
+  command: 'value',
+  dbname: 'value',
+  'echo-queries': 'flag',
+  'echo-errors': 'flag',
+  'echo-hidden': 'flag',
+  file: 'value',
+  'field-separator': 'value',
+  'field-separator-zero': 'flag',
+  host: 'value',
+  html: 'flag',
+  list: 'flag',
+  'log-file': 'value',
+  'no-readline': 'flag',
+  'single-transaction': 'flag',
+  output: 'value',
+  port: 'value',
+  pset: 'value',
+  quiet: 'flag',
+  'record-separator': 'value',
+  'record-separator-zero': 'flag',
+  'single-step': 'flag',
+  'single-line': 'flag',
+  'tuples-only': 'flag',
+  'table-attr': 'value',
+  username: 'value',
+  set: 'value',
+  variable: 'value',
+  version: 'flag',
+  'no-password': 'flag',
+  password: 'flag',
+  expanded: 'flag',
+  'no-psqlrc': 'flag',
+  help: 'flag',
+  csv: 'flag',
+}
 
-/** The values psql takes as a database name or connection string: -d, --dbname and positionals. */
-function connectionArguments(args: string[]): { dbnames: string[]; positionals: string[]; usernameFlag: boolean } {
-  const dbnames: string[] = []
-  const positionals: string[] = []
+/** The long option `--name` stands for: the exact name, else the one option it is a prefix of (getopt_long). */
+function longOption(name: string): string | undefined {
+  if (name in psqlLongOptions) return name
+  const candidates = Object.keys(psqlLongOptions).filter((option) => option.startsWith(name))
+  return candidates.length === 1 ? candidates[0] : undefined
+}
+
+/** An argument psql reads a database name or connection string from: `args[index]` is `prefix` + `value`. */
+interface Slot {
+  index: number
+  prefix: string
+  value: string
+}
+
+/** psql's -d/--dbname values and positionals (which getopt_long takes from anywhere, and all of them after `--`). */
+function scanArguments(args: string[]): { dbnames: Slot[]; positionals: Slot[]; usernameFlag: boolean } {
+  const dbnames: Slot[] = []
+  const positionals: Slot[] = []
   let usernameFlag = false
   for (let index = 0; index < args.length; index++) {
     const arg = args[index]!
-    if (arg.startsWith('--username')) usernameFlag = true
-    if (psqlLongValueOptions.has(arg)) {
-      const value = args[++index]
-      if (arg === '--dbname' && value !== undefined) dbnames.push(value)
-    } else if (arg.startsWith('--dbname=')) dbnames.push(arg.slice('--dbname='.length))
-    else if (/^-[a-zA-Z]/.test(arg)) {
+    if (arg === '--') {
+      for (let rest = index + 1; rest < args.length; rest++)
+        positionals.push({ index: rest, prefix: '', value: args[rest]! })
+      break
+    }
+    if (arg.startsWith('--')) {
+      const [name = '', attached] = splitOnce(arg.slice(2), '=')
+      const option = longOption(name)
+      if (option === 'username') usernameFlag = true
+      if (option === undefined || psqlLongOptions[option] !== 'value') continue
+      if (attached !== undefined) {
+        if (option === 'dbname')
+          dbnames.push({ index, prefix: arg.slice(0, arg.length - attached.length), value: attached })
+      } else if (index + 1 < args.length) {
+        index++
+        if (option === 'dbname') dbnames.push({ index, prefix: '', value: args[index]! })
+      }
+    } else if (arg.startsWith('-') && arg.length > 1) {
       // A cluster of short flags (-tAc): the first letter that takes a value takes the rest, or the next argument.
       const at = [...arg.slice(1)].findIndex((letter) => psqlValueLetters.has(letter))
       if (at === -1) continue
       const letter = arg[at + 1]!
       if (letter === 'U') usernameFlag = true
-      const value = at + 2 < arg.length ? arg.slice(at + 2) : args[++index]
-      if (letter === 'd' && value !== undefined) dbnames.push(value)
-    } else if (!arg.startsWith('-')) positionals.push(arg)
+      if (at + 2 < arg.length) {
+        if (letter === 'd') dbnames.push({ index, prefix: arg.slice(0, at + 2), value: arg.slice(at + 2) })
+      } else if (index + 1 < args.length) {
+        index++
+        if (letter === 'd') dbnames.push({ index, prefix: '', value: args[index]! })
+      }
+    } else positionals.push({ index, prefix: '', value: arg })
   }
   return { dbnames, positionals, usernameFlag }
 }
 
-const isConnectionString = (value: string) => value.includes('=') || /^postgres(ql)?:\/\//.test(value)
+function splitOnce(text: string, separator: string): [string, string?] {
+  const at = text.indexOf(separator)
+  return at < 0 ? [text] : [text.slice(0, at), text.slice(at + 1)]
+}
+
+/** Where psql takes its connection from: the last -d/--dbname, else the first positional (the second is the user). */
+function connectionSlot(args: string[]): Slot | undefined {
+  const { dbnames, positionals } = scanArguments(args)
+  return dbnames.at(-1) ?? positionals[0]
+}
 
 function connectionStrings(args: string[]): string[] {
-  const { dbnames, positionals } = connectionArguments(args)
-  return [...dbnames, ...positionals.slice(0, 1)].filter(isConnectionString)
+  const slot = connectionSlot(args)
+  return slot && isConninfo(slot.value) ? [slot.value] : []
 }
 
 function userGiven(args: string[], env: Record<string, string | undefined>): boolean {
   if (env.PGUSER) return true
-  const { usernameFlag, positionals } = connectionArguments(args)
-  if (usernameFlag || positionals.length >= 2) return true
+  const { usernameFlag, dbnames, positionals } = scanArguments(args)
+  if (usernameFlag || positionals.length >= (dbnames.length > 0 ? 1 : 2)) return true
   return connectionStrings(args).some((value) =>
-    value.includes('://') ? /^postgres(ql)?:\/\/[^/@]+@/.test(value) : /(^|\s)user\s*=/.test(value),
+    isConninfoUri(value)
+      ? /^postgres(ql)?:\/\/[^/@]+@/.test(value)
+      : (parseKeywordValue(value)?.some(([key]) => key === 'user') ?? false),
   )
 }
 
-function refuseWeakSslMode(args: string[]): void {
+/**
+ * A connection string with a weak sslmode is refused (require, which Azure's portal writes, is taken as verify-full,
+ * as the library takes it). Only an early, named error: the guarantee is {@link pinVerifyFull}.
+ */
+function refuseWeakSslMode(args: string[], output: { warn(message: string): void }): void {
   for (const value of connectionStrings(args)) {
-    const mode = /sslmode=([a-z-]+)/.exec(value)?.[1]
-    if (mode && mode !== 'verify-full') {
-      throw new PgEntraError('TLS_REQUIRED', `sslmode=${mode} would let the token travel without a verified server`, {
+    const mode = sslmodeIn(value)
+    if (mode === 'require') output.warn('sslmode=require in the connection string replaced by verify-full')
+    else if (mode !== undefined && mode !== 'verify-full') {
+      const shown = /^[a-z-]{1,16}$/.test(mode) ? `sslmode=${mode}` : 'that sslmode'
+      throw new PgEntraError('TLS_REQUIRED', `${shown} would let the token travel without a verified server`, {
         hint: 'remove sslmode from the connection string: pg-entra psql sets sslmode=verify-full',
       })
     }
   }
+}
+
+/**
+ * psql's arguments with sslmode=verify-full as the last word of the connection string it uses (added as
+ * --dbname when there is none, a database name turned into dbname=...): in libpq a later keyword wins, and the
+ * string wins over PGSSLMODE and over a service file. However the string spells its own sslmode (quoted, spaced,
+ * percent-encoded, ssl=true), the token goes to a server whose certificate verifies for the host.
+ */
+export function pinVerifyFull(args: string[]): string[] {
+  const slot = connectionSlot(args)
+  if (!slot) return ['--dbname=sslmode=verify-full', ...args]
+  const pinned = isConninfo(slot.value)
+    ? withVerifyFull(slot.value)
+    : formatKeywordValue([
+        ['dbname', slot.value],
+        ['sslmode', 'verify-full'],
+      ])
+  if (pinned === undefined) {
+    throw new PgEntraError('INVALID_OPTION', 'the connection string given to psql is not one libpq reads', {
+      hint: "check its syntax: key=value pairs (quote values with spaces: key='a b') or a postgresql:// URI",
+    })
+  }
+  const out = [...args]
+  out[slot.index] = slot.prefix + pinned
+  return out
 }
 
 /** Without any CA for libpq's verify-full, psql gets the public roots Node trusts, in a file removed afterwards. */
