@@ -338,6 +338,37 @@ describe('roles and mappings', () => {
     expect((await refusal(role, await em.token(p.name))).code).toBe('28P01')
   })
 
+  it('an Entra admin cannot label a superuser, and no token logs in as one whatever its mapping', async () => {
+    const entraAdmin = client('fid-admin', await em.token('fid-admin'))
+    await entraAdmin.connect()
+    try {
+      const error = await entraAdmin
+        .query(
+          `SECURITY LABEL FOR "pgaadauth" ON ROLE "${em.pg.adminUser}" IS 'aadauth,oid=${sp.objectId},type=service'`,
+        )
+        .then(
+          () => undefined,
+          (e: { code?: string; message: string; detail?: string }) => e,
+        )
+      expect(error).toMatchObject({
+        code: '42501',
+        message: 'permission denied',
+        detail: 'The current user must have the SUPERUSER attribute.',
+      })
+    } finally {
+      await entraAdmin.end()
+    }
+    // A mapping row put there by the superuser itself: the front still refuses a token for a superuser role.
+    await admin(
+      `security label for pgaadauth on role "${em.pg.adminUser}" is 'aadauth,oid=${sp.objectId},type=service'`,
+    )
+    try {
+      expect((await refusal(em.pg.adminUser, await em.token('fid-sp'))).code).toBe('28P01')
+    } finally {
+      await admin(`security label for pgaadauth on role "${em.pg.adminUser}" is null`)
+    }
+  })
+
   it('a group member logs in as the group role with its own token', async () => {
     expect(await currentUser('fid-readers', await em.token('fid-sp'))).toBe('fid-readers')
     expect(await currentUser('fid-readers', await em.token('alice@contoso.example'))).toBe('fid-readers')

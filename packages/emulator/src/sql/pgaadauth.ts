@@ -65,6 +65,12 @@ create or replace function pgaadauth._set_mapping(target oid, object_id text, ob
   is_admin boolean, is_mfa boolean) returns void
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
 begin
+  -- As PostgreSQL's own check for SECURITY LABEL ON ROLE: only a superuser labels a superuser.
+  if (select rolsuper from pg_roles where oid = target)
+     and not (select rolsuper from pg_roles where rolname = session_user) then
+    raise exception 'permission denied' using errcode = '42501',
+      detail = 'The current user must have the SUPERUSER attribute.';
+  end if;
   if object_id is null or length(object_id) = 0 then
     raise exception 'Object id must not be empty' using errcode = '22023';
   end if;

@@ -81,9 +81,11 @@ export async function startUpstream(opts: StartUpstreamOptions): Promise<Upstrea
     adminUser: server.adminUser,
     adminQuery: (sql, params) => pool.query(sql, params as unknown[]),
     async lookupMapping(role) {
+      // Azure has no superuser a token can log in as: a superuser's mapping is never used.
       const { rows } = await pool.query(
         `select p.object_id as oid, p.principal_type as type, p.is_mfa as "isMfa"
-         from pgaadauth.role_principals p join pg_catalog.pg_roles r on r.oid = p.role_oid where r.rolname = $1`,
+         from pgaadauth.role_principals p join pg_catalog.pg_roles r on r.oid = p.role_oid
+         where r.rolname = $1 and not r.rolsuper`,
         [role],
       )
       return rows[0]
