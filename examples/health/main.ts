@@ -4,7 +4,8 @@
 // GET /healthz/ready answers 200 while the app holds a usable token (or has not needed one yet), 503 once a token
 // request failed and nothing usable is left; the JSON body says how long the token has left and the last error.
 // GET /healthz/live always answers 200 (the process runs); GET / runs a query. Credential and connection come from the
-// environment (AZURE_*, IDENTITY_ENDPOINT, PG*); PORT (default 8080) and HOST (default 0.0.0.0) say where to listen.
+// environment (AZURE_*, IDENTITY_ENDPOINT, PG*); PORT (default 8080) and HOST (default 127.0.0.1; in a container,
+// 0.0.0.0) say where to listen.
 import { createServer, type ServerResponse } from 'node:http'
 import { entraAuth, type Health } from 'pg-entra'
 import { createPool } from 'pg-entra/pg'
@@ -65,7 +66,7 @@ const server = createServer((req, res) => {
 await auth.token().catch((error: unknown) => console.error(`first token request failed: ${(error as Error).message}`))
 
 const port = Number(process.env.PORT ?? 8080)
-server.listen(port, process.env.HOST ?? '0.0.0.0', () => {
+server.listen(port, process.env.HOST ?? '127.0.0.1', () => {
   const address = server.address()
   console.log(JSON.stringify({ listening: typeof address === 'object' && address ? address.port : port }))
 })

@@ -164,6 +164,11 @@ describe('usage and errors', () => {
         /^EMULATOR_NOT_RUNNING: the emulator at http:\/\/127.0.0.1:9 is not running/,
       ],
       [['frobnicate'], /^BAD_ARGUMENTS: unknown command/],
+      // before anything starts: nothing is left running (no state file below)
+      [
+        ['start', '--detach', '--write-env', '/nonexistent/dir/emulator.env'],
+        /^BAD_ARGUMENTS: cannot write the --write-env file \/nonexistent\/dir\/emulator.env \(ENOENT\)\nhint: give a path/,
+      ],
     ] as const
     for (const [args, pattern] of cases) {
       const result = await runNode([...cli, ...args], childEnv({ PG_ENTRA_EMULATOR_STATE: join(scratch, 'none.json') }))
@@ -172,5 +177,6 @@ describe('usage and errors', () => {
       expect(result.stderr).toMatch(/\nhint: .+\n$/)
       expect(result.stderr).not.toMatch(/\n\s+at /)
     }
+    expect(existsSync(join(scratch, 'none.json'))).toBe(false)
   })
 })

@@ -75,6 +75,20 @@ export function defaultDirectory(profile: Profile, principal: string | undefined
   ]
 }
 
+/** Creates the --write-env file (empty, 0600) before anything starts: a path it cannot write must not leave one running. */
+async function claimEnvFile(path: string): Promise<void> {
+  try {
+    await writeFile(path, '', { mode: 0o600 })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'an error'
+    throw new EmulatorError(
+      'BAD_ARGUMENTS',
+      `cannot write the --write-env file ${path} (${code})`,
+      'give a path in a directory that exists and that you may write to, e.g. --write-env emulator.env',
+    )
+  }
+}
+
 /** Resolves on the first SIGINT, SIGTERM or SIGHUP: the CLI then stops the emulator in order and exits 0. */
 function takeOverSignals(): Promise<void> {
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
@@ -128,6 +142,7 @@ export async function runStart(
   const name = values.name ?? DEFAULT_NAME
   const statePath = stateFilePath(name)
   await refuseIfRunning(statePath)
+  if (values['write-env']) await claimEnvFile(values['write-env'])
   if (values.detach) {
     const env = await startDetached(args, statePath)
     const text = formatEnv(env, values.json ?? false)

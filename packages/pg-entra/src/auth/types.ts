@@ -64,7 +64,9 @@ export interface EntraAuth {
   /**
    * A function to hand to any driver; resolves without a network call once a token is cached. Called by
    * node-postgres (as `client.password(...)`, so by every client built on pg), it refuses with TLS_REQUIRED unless the
-   * socket is TLS verified for the host connected to, and forgets a token the server refuses (28P01/28000).
+   * socket is TLS verified for the host connected to, and forgets a token the server refuses (28P01/28000). Called
+   * by anything else (postgres.js's `pass`, your own code) it cannot see where the token goes, and returns it
+   * unchecked: the adapters make those connections over verified TLS themselves.
    */
   readonly password: () => Promise<string>
   /** The current token with its expiry; concurrent callers share one request. */

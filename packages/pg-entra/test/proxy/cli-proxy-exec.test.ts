@@ -272,6 +272,17 @@ describe('pg-entra proxy', () => {
     }
   })
 
+  it('a bad option is refused before the proxy listens: it exits, serving nobody', async () => {
+    const { code, stderr } = await runCli(
+      ['proxy', '--managed-identity', '--port', '0', '--grace-ms', 'abc', 'myserver.postgres.database.azure.com'],
+      { IDENTITY_ENDPOINT: 'http://127.0.0.1:9/msi/token', IDENTITY_HEADER: 'unused' },
+    )
+    expect(stderr).toBe(
+      'INVALID_OPTION: --grace-ms must be a whole number up to 86400000\nhint: e.g. --grace-ms 10000\n',
+    )
+    expect(code).toBe(2)
+  })
+
   it('refuses a non-loopback --listen without --allow-non-loopback', async () => {
     const { code, stderr } = await runCli(['proxy', '--listen', '0.0.0.0', 'myserver.postgres.database.azure.com'])
     expect(code).toBe(2)

@@ -145,6 +145,13 @@ export const proxyCommand: Command = {
     }
     const fields = serverFrom(positionals[0] ?? values.url, values.sslrootcert, env)
     const password = localPassword(values['local-password-file'], env)
+    // Every option is read before the proxy listens: a bad one must not leave it serving.
+    const graceMs = number('grace-ms', values['grace-ms'], 10_000, 86_400_000)
+    const port = number('port', values.port, 5432, 65_535)
+    const maxConnections =
+      values['max-connections'] !== undefined
+        ? number('max-connections', values['max-connections'], 100, 1_000_000)
+        : undefined
     const proxy = await startProxy({
       server: fields.host!.startsWith('/')
         ? { host: fields.host! } // refused below by the TLS rules, with their hint
@@ -156,19 +163,16 @@ export const proxyCommand: Command = {
           },
       entra: entraOptionsFrom(values),
       ...(values.listen ? { host: values.listen } : {}),
-      port: number('port', values.port, 5432, 65_535),
+      port,
       ...(values['unix-socket'] ? { unixSocket: values['unix-socket'] } : {}),
       allowNonLoopback: values['allow-non-loopback'] === true,
       ...(password !== undefined ? { localPassword: password } : {}),
       ...(values.user ? { user: values.user } : {}),
-      ...(values['max-connections'] !== undefined
-        ? { maxConnections: number('max-connections', values['max-connections'], 100, 1_000_000) }
-        : {}),
+      ...(maxConnections !== undefined ? { maxConnections } : {}),
       ...(values['log-connections']
         ? { onConnection: (event: ProxyConnectionEvent) => output.streams.stderr.write(`${connectionLine(event)}\n`) }
         : {}),
     })
-    const graceMs = number('grace-ms', values['grace-ms'], 10_000, 86_400_000)
     try {
       await proxy.auth.token() // a credential that cannot get a token fails now, not at the first client
     } catch (error) {
