@@ -414,6 +414,65 @@ describe('tokens', () => {
     expect(await currentUser('fid-sp', body.access_token)).toBe('fid-sp')
   })
 
+  it('client credentials on v2: one resource, as <resource>/.default; grant_type required', async () => {
+    const ask = (form: Record<string, string>) =>
+      httpsCall(em, 'POST', `/${em.tenantId}/oauth2/v2.0/token`, {
+        client_id: sp.appId!,
+        client_secret: sp.secret!,
+        grant_type: 'client_credentials',
+        ...form,
+      })
+    const refused = async (form: Record<string, string>) => {
+      const res = await ask(form)
+      const body = res.json()
+      return { status: res.status, error: body.error, code: body.error_codes?.[0], description: body.error_description }
+    }
+    expect(await refused({ scope: RESOURCE })).toMatchObject({
+      status: 400,
+      error: 'invalid_scope',
+      code: 1002012,
+      description: expect.stringMatching(
+        /^AADSTS1002012: The provided value for scope https:\/\/ossrdbms-aad\.database\.windows\.net is not valid\. Client credential flows must have a scope value with \/\.default suffixed/,
+      ),
+    })
+    expect(await refused({ scope: `${RESOURCE}/.default https://management.azure.com/.default` })).toMatchObject({
+      status: 400,
+      code: 28000,
+      description: expect.stringMatching(/contains more than one resource/),
+    })
+    expect(await refused({ scope: 'openid' })).toMatchObject({ status: 400, code: 900144 })
+    expect(await refused({ grant_type: '', scope: `${RESOURCE}/.default` })).toMatchObject({
+      status: 400,
+      error: 'invalid_request',
+      code: 900144,
+      description: expect.stringMatching(/must contain the following parameter: 'grant_type'/),
+    })
+    // MSAL's OpenID scopes beside the resource are ignored, as by Entra
+    const ok = await ask({ scope: `${RESOURCE}/.default openid profile offline_access` })
+    expect(ok.status).toBe(200)
+    expect(decodeJwt(ok.json().access_token).claims.aud).toBe(RESOURCE)
+  })
+
+  it('GUIDs are read in either case: tenant, client id, managed identity client id', async () => {
+    const res = await httpsCall(em, 'POST', `/${em.tenantId.toUpperCase()}/oauth2/v2.0/token`, {
+      client_id: sp.appId!.toUpperCase(),
+      client_secret: sp.secret!,
+      grant_type: 'client_credentials',
+      scope: `${RESOURCE}/.default`,
+    })
+    expect(res.status).toBe(200)
+    const claims = decodeJwt(res.json().access_token).claims
+    expect(claims).toMatchObject({ tid: em.tenantId, appid: sp.appId, oid: sp.objectId })
+    expect(await currentUser('fid-sp', res.json().access_token)).toBe('fid-sp')
+    const mi = em.principal('fid-mi')
+    const byClientId = await managedIdentityGet(
+      `${em.managedIdentity.endpoint}?api-version=2019-08-01&resource=${RESOURCE}&client_id=${mi.clientId!.toUpperCase()}`,
+      { 'X-IDENTITY-HEADER': em.managedIdentity.header },
+    )
+    expect(byClientId.status).toBe(200)
+    expect(decodeJwt(byClientId.json.access_token).claims.oid).toBe(mi.objectId)
+  })
+
   it('a managed-identity token asked for "<resource>/" carries that audience, and the front refuses it', async () => {
     const mi = await managedIdentityGet(
       `${em.managedIdentity.endpoint}?api-version=2019-08-01&resource=${encodeURIComponent(`${RESOURCE}/`)}`,

@@ -95,9 +95,9 @@ export class Directory {
     return principal
   }
 
-  /** a service principal by app (client) id */
+  /** a service principal by app (client) id; GUIDs compare case-insensitively, as in Entra */
   application(appId: string): Principal | undefined {
-    return this.list().find((p) => p.kind === 'servicePrincipal' && p.appId === appId)
+    return this.list().find((p) => p.kind === 'servicePrincipal' && sameGuid(p.appId, appId))
   }
 
   systemAssignedIdentity(): Principal | undefined {
@@ -109,8 +109,8 @@ export class Directory {
     return this.list().find(
       (p) =>
         p.kind === 'managedIdentity' &&
-        ((query.clientId !== undefined && p.clientId === query.clientId) ||
-          (query.objectId !== undefined && p.objectId === query.objectId) ||
+        ((query.clientId !== undefined && sameGuid(p.clientId, query.clientId)) ||
+          (query.objectId !== undefined && sameGuid(p.objectId, query.objectId)) ||
           (query.resourceId !== undefined && p.resourceId?.toLowerCase() === query.resourceId.toLowerCase())),
     )
   }
@@ -142,4 +142,9 @@ export class Directory {
   entries(): DirectoryEntry[] {
     return this.list().map((p) => ({ name: p.name, oid: p.objectId, kind: PGAADAUTH_TYPE[p.kind as PrincipalKind] }))
   }
+}
+
+/** Entra's ids are GUIDs, which it reads in either case. */
+export function sameGuid(a: string | undefined, b: string): boolean {
+  return a !== undefined && a.toLowerCase() === b.toLowerCase()
 }

@@ -14,13 +14,46 @@ export function v2Issuer(authorityHost: string, tenantId: string): string {
   return `${authorityHost}/${tenantId}/v2.0`
 }
 
-/** `https://x/.default` -> `https://x`; also accepts a bare resource */
-export function resourceFromScope(scope: string | null): string | undefined {
-  if (!scope) return undefined
-  const parts = scope.split(' ').filter(Boolean)
-  const def = parts.find((s) => s.endsWith('/.default'))
-  if (def) return def.slice(0, -'/.default'.length)
-  return parts.find((s) => /^(https?|api):\/\//.test(s))
+/** What the v2 endpoint makes of a client-credentials `scope`: the resource, or Entra's refusal. */
+export type ScopeVerdict = { resource: string } | { status: number; error: string; code: number; description: string }
+
+const OIDC_SCOPES = new Set(['openid', 'profile', 'email', 'offline_access'])
+
+/**
+ * As Entra reads a client-credentials `scope`: exactly one resource, as `<resource>/.default` (MSAL's OpenID scopes
+ * beside it are ignored). `https://x/.default` gives `https://x`, a trailing slash kept (the audience as asked).
+ */
+export function resourceFromScope(scope: string | null): ScopeVerdict {
+  const parts = (scope ?? '').split(' ').filter(Boolean)
+  const asked = parts.filter((part) => !OIDC_SCOPES.has(part.toLowerCase()))
+  if (asked.length === 0) {
+    return {
+      status: 400,
+      error: 'invalid_request',
+      code: 900144,
+      description: "The request body must contain the following parameter: 'scope'.",
+    }
+  }
+  const resourceOf = (part: string) => (part.endsWith('/.default') ? part.slice(0, -'/.default'.length) : part)
+  const resources = new Set(asked.map((part) => resourceOf(part).replace(/\/$/, '').toLowerCase()))
+  if (resources.size > 1) {
+    return {
+      status: 400,
+      error: 'invalid_scope',
+      code: 28000,
+      description: `Provided value for the input parameter scope is not valid because it contains more than one resource. Scope ${asked.join(' ')} is not valid.`,
+    }
+  }
+  const notDefault = asked.find((part) => !part.endsWith('/.default'))
+  if (notDefault !== undefined) {
+    return {
+      status: 400,
+      error: 'invalid_scope',
+      code: 1002012,
+      description: `The provided value for scope ${notDefault} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+    }
+  }
+  return { resource: resourceOf(asked[0]!) }
 }
 
 /** resources the emulator issues tokens for, compared without a trailing slash */

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer } from 'node:https'
 import type { RequestLogEntry } from '../counters/index.js'
 import { fingerprint, redactParams } from '../counters/index.js'
+import { sameGuid } from '../directory/index.js'
 import type { Principal } from '../directory/types.js'
 import { verifyClientAssertion } from './assertions.js'
 import { isKnownResource, resourceFromScope, v1Issuer, v2Issuer } from './constants.js'
@@ -112,7 +113,7 @@ export async function startEntraServer(
     if (principal) entry.principal = principal.name
     ctx.counters.tokenRequest(principal?.name)
 
-    if (tenant !== ctx.tenantId) {
+    if (!sameGuid(ctx.tenantId, tenant)) {
       return fail(
         400,
         'invalid_request',
@@ -132,6 +133,14 @@ export async function startEntraServer(
     if (faults.handled) return
 
     const grantType = params.get('grant_type')
+    if (!grantType) {
+      return fail(
+        400,
+        'invalid_request',
+        900144,
+        "The request body must contain the following parameter: 'grant_type'.",
+      )
+    }
     if (grantType !== 'client_credentials') {
       return fail(
         400,
@@ -182,10 +191,22 @@ export async function startEntraServer(
         "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
       )
     }
-    // v1 takes `resource` (the audience, exactly as given); v2 takes `scope` (`<resource>/.default`)
-    const resource = version === 'v1' ? (params.get('resource') ?? undefined) : resourceFromScope(params.get('scope'))
-    if (version === 'v1' && resource === undefined) {
-      return fail(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'resource'.")
+    // v1 takes `resource` (the audience, exactly as given); v2 takes `scope` (one `<resource>/.default`)
+    let resource: string | undefined
+    if (version === 'v1') {
+      resource = params.get('resource') ?? undefined
+      if (resource === undefined) {
+        return fail(
+          400,
+          'invalid_request',
+          900144,
+          "The request body must contain the following parameter: 'resource'.",
+        )
+      }
+    } else {
+      const verdict = resourceFromScope(params.get('scope'))
+      if (!('resource' in verdict)) return fail(verdict.status, verdict.error, verdict.code, verdict.description)
+      resource = verdict.resource
     }
     if (!isKnownResource(resource)) {
       return fail(
@@ -240,7 +261,7 @@ export async function startEntraServer(
     const tenant = match?.[1] ?? ''
     const rest = match?.[2] ?? ''
     const base = `${authorityHost}/${tenant}`
-    const known = tenant === ctx.tenantId
+    const known = sameGuid(ctx.tenantId, tenant)
     const unknownTenant = () => {
       entry.status = 400
       entry.error = 'AADSTS90002'
