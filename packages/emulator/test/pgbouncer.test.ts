@@ -34,6 +34,35 @@ describe('the PgBouncer port', () => {
     })
   })
 
+  it("startup options are refused as by Azure's PgBouncer (ignore_startup_parameters empty), not dropped", async () => {
+    const options = '-c statement_timeout=5s'
+    const direct = new pg.Client({
+      ...bouncerConfig('bouncer-app', await em.token('bouncer-app')),
+      port: em.pg.port,
+      options,
+    })
+    await direct.connect()
+    expect((await direct.query('show statement_timeout')).rows[0].statement_timeout).toBe('5s')
+    await direct.end()
+    const bounced = new pg.Client({ ...bouncerConfig('bouncer-app', await em.token('bouncer-app')), options })
+    bounced.on('error', () => {})
+    await expect(bounced.connect()).rejects.toMatchObject({ message: 'unsupported startup parameter: options' })
+  })
+
+  it("a database that does not exist: PostgreSQL's FATAL 3D000, every time", async () => {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const client = new pg.Client({ ...bouncerConfig('bouncer-app', await em.token('bouncer-app')), database: 'nodb' })
+      client.on('error', () => {})
+      await expect(client.connect()).rejects.toMatchObject({ code: '3D000', message: 'database "nodb" does not exist' })
+    }
+  })
+
+  it('ignoreStartupParameters takes parameter names only (nothing that could write into pgbouncer.ini)', async () => {
+    await expect(
+      startEmulator({ pgbouncer: { ignoreStartupParameters: ['options\nauth_type = any'] }, principals: [] }),
+    ).rejects.toMatchObject({ code: 'BAD_ARGUMENTS', message: expect.stringMatching(/is not a parameter name/) })
+  })
+
   it('a pg Pool works through it in transaction mode: sessions share a server, session state leaks', async () => {
     const pool = new pg.Pool({ ...bouncerConfig('bouncer-app', () => em.token('bouncer-app')), max: 2 })
     try {

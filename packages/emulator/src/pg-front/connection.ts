@@ -162,6 +162,13 @@ export class ConnectionHandler {
     })
   }
 
+  private async databaseExists(database: string): Promise<boolean> {
+    const { rows } = await this.upstream.adminQuery('select 1 from pg_catalog.pg_database where datname = $1', [
+      database,
+    ])
+    return rows.length > 0
+  }
+
   private async authenticate(
     socket: net.Socket,
     reader: FrameReader,
@@ -206,6 +213,19 @@ export class ConnectionHandler {
       const { code, message: text, reason } = outcome.rejection
       this.emit({ type: 'rejected', time: this.now(), ...base, tokenId: outcome.token?.tokenId, code, reason })
       return fatal(code, text)
+    }
+    if (this.opts.sessionSocket && !(await this.databaseExists(database))) {
+      // PostgreSQL's own answer; PgBouncer 1.18 would keep the client waiting on a server login that cannot succeed
+      const text = `database "${database}" does not exist`
+      this.emit({
+        type: 'rejected',
+        time: this.now(),
+        ...base,
+        tokenId: outcome.token?.tokenId,
+        code: '3D000',
+        reason: text,
+      })
+      return fatal('3D000', text)
     }
     let session: Awaited<ReturnType<typeof openUpstreamSession>>
     try {

@@ -11,6 +11,12 @@ import { postgresUser } from '../upstream/postgres-binaries.js'
 export interface PgBouncerOptions {
   /** server connections per (database, role) pair; default 50, Azure's default_pool_size */
   poolSize?: number
+  /**
+   * Azure's `pgbouncer.ignore_startup_parameters`: startup parameters PgBouncer lets through without tracking them.
+   * Empty by default, as on Azure: a client that sends `extra_float_digits` (pgjdbc) or `options` is refused with
+   * PgBouncer's "unsupported startup parameter", as there, unless they are listed here.
+   */
+  ignoreStartupParameters?: string[]
 }
 
 export interface PgBouncerHandle {
@@ -44,6 +50,15 @@ export async function startPgBouncer(
   upstream: { socketDir: string; port: number; adminUser: string },
   opts: PgBouncerOptions = {},
 ): Promise<PgBouncerHandle> {
+  const invalid = opts.ignoreStartupParameters?.find((name) => !/^[A-Za-z0-9_.]+$/.test(name))
+  if (invalid !== undefined) {
+    // Azure's allowed values: [A-Za-z0-9_\.,]*; anything else could also write lines into pgbouncer.ini
+    throw new EmulatorError(
+      'BAD_ARGUMENTS',
+      `pgbouncer.ignoreStartupParameters: ${JSON.stringify(invalid)} is not a parameter name`,
+      'give names of letters, digits, _ and ., e.g. ["extra_float_digits"]',
+    )
+  }
   const binary = await findPgBouncer()
   const runAs = await postgresUser() // PgBouncer refuses to run as root
   const dir = await mkdtemp(join(tmpdir(), 'pgbnc-'))
@@ -104,7 +119,7 @@ function config(dir: string, upstream: { socketDir: string; port: number; adminU
     'pool_mode = transaction',
     `default_pool_size = ${opts.poolSize ?? 50}`,
     'max_client_conn = 5000',
-    'ignore_startup_parameters = extra_float_digits,options',
+    `ignore_startup_parameters = ${(opts.ignoreStartupParameters ?? []).join(',')}`,
     'logfile =',
     'pidfile =',
     '',
