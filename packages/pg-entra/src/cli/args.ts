@@ -49,10 +49,48 @@ export function parseCommandArgs<T extends ParseArgsConfig>(
   try {
     return parseArgs<T>({ ...config, strict: true })
   } catch (error) {
-    throw new PgEntraError('INVALID_OPTION', (error as Error).message.replace(/\. To specify a positional.*$/s, ''), {
-      hint: `see: pg-entra ${command} --help`,
+    throw argumentError(command, error as NodeJS.ErrnoException, config.args ?? [])
+  }
+}
+
+/** Options whose value is a secret: an argument after one may be a piece of it, and is never echoed. */
+const secretOptions = new Set(['--client-secret', '--certificate-password'])
+
+/** parseArgs's error as one line that says what to do, echoing no piece of a secret. */
+function argumentError(command: string, error: NodeJS.ErrnoException, args: readonly string[]): PgEntraError {
+  const hint = `see: pg-entra ${command} --help`
+  if (error.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    const positional = /^Unexpected argument '(.*)'\./s.exec(error.message)?.[1] ?? ''
+    const secretAt = args.findIndex((arg) => [...secretOptions].some((o) => arg === o || arg.startsWith(`${o}=`)))
+    if (secretAt !== -1 && args.indexOf(positional, secretAt + 1) !== -1) {
+      const option = args[secretAt]!.split('=')[0]
+      return new PgEntraError(
+        'INVALID_OPTION',
+        `an unexpected argument after ${option} (not shown: it may be part of the secret)`,
+        { hint: 'quote a secret with spaces in it, or better, give it in the environment (AZURE_CLIENT_SECRET)' },
+      )
+    }
+    if (command === 'exec') {
+      return new PgEntraError(
+        'INVALID_OPTION',
+        `pg-entra exec takes the command after --: unexpected argument '${positional}'`,
+        {
+          hint: 'e.g. pg-entra exec --host myserver.postgres.database.azure.com -- psql -c "select 1"',
+        },
+      )
+    }
+    return new PgEntraError('INVALID_OPTION', `unexpected argument '${positional}': pg-entra ${command} takes none`, {
+      hint,
     })
   }
+  const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec(error.message)
+  if (ambiguous) {
+    const option = ambiguous[1]!
+    return new PgEntraError('INVALID_OPTION', `${option} needs a value, and got an option instead`, {
+      hint: `give the value after ${option}; one that starts with "-" goes as ${option}=-...`,
+    })
+  }
+  return new PgEntraError('INVALID_OPTION', error.message.replace(/\. To specify a positional.*$/s, ''), { hint })
 }
 
 /** The EntraAuthOptions the flags ask for; anything not given is left to the library and the environment. */

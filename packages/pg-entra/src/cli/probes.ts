@@ -85,7 +85,10 @@ export async function probeTls(options: TlsProbeOptions): Promise<TlsResult> {
 
 function readOneByte(socket: Socket, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`no answer to SSLRequest within ${timeoutMs} ms`)), timeoutMs)
+    const timer = setTimeout(
+      () => done(Object.assign(new Error(`no answer to SSLRequest within ${timeoutMs} ms`), { code: 'NO_SSL_ANSWER' })),
+      timeoutMs,
+    )
     const done = (error: Error | undefined, byte?: string) => {
       clearTimeout(timer)
       socket.removeListener('data', onData)
@@ -98,7 +101,12 @@ function readOneByte(socket: Socket, timeoutMs: number): Promise<string> {
       socket.pause()
       done(undefined, String.fromCharCode(data[0]!))
     }
-    const onClose = () => done(new Error('the server closed the connection before answering the SSLRequest'))
+    const onClose = () =>
+      done(
+        Object.assign(new Error('the server closed the connection before answering the SSLRequest'), {
+          code: 'ECONNRESET',
+        }),
+      )
     socket.on('data', onData)
     socket.once('error', done)
     socket.once('close', onClose)

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { connect, createServer, type Server } from 'node:net'
+import { type AddressInfo, connect, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -234,6 +234,37 @@ describe('pg-entra check', () => {
     )
     expectFailure(stdout, 'tcp', /^ECONNREFUSED: /, /nothing listens there/)
     expect(code).toBe(1)
+  })
+
+  it('a port that accepts TCP and never answers the SSLRequest fails the tls step with a coded hint', async () => {
+    const silent = createServer((socket) => socket.on('error', () => {}))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    const port = (silent.address() as AddressInfo).port
+    try {
+      const { code, stdout } = await runCli(
+        ['check', ...spFlags(), '--timeout', '1', conninfo({ host: '127.0.0.1', port, user: sp.roleName! })],
+        { AZURE_CLIENT_SECRET: sp.secret },
+      )
+      expectFailure(
+        stdout,
+        'tls',
+        /^NO_SSL_ANSWER: no answer to SSLRequest/,
+        /does not speak PostgreSQL: check the port/,
+      )
+      expect(code).toBe(1)
+    } finally {
+      silent.close()
+    }
+  })
+
+  it('--timeout takes seconds above 0: anything else is an argument error (exit 2)', async () => {
+    for (const value of ['abc', '0', '-1', '']) {
+      const { code, stderr } = await runCli(['check', ...spFlags(), `--timeout=${value}`])
+      expect(stderr, value).toBe(
+        'INVALID_OPTION: --timeout must be a number of seconds above 0\nhint: e.g. --timeout 10\n',
+      )
+      expect(code).toBe(2)
+    }
   })
 
   it('a malformed connection string fails the options step', async () => {

@@ -110,6 +110,25 @@ describe('pg-entra', () => {
     )
   })
 
+  it('argument mistakes: one line with a hint, and never a piece of a secret echoed', async () => {
+    const split = await runCli(['token', '--client-secret', 'WRONGsecret', 'ZZZ123456789'])
+    expect(split.stderr).toBe(
+      'INVALID_OPTION: an unexpected argument after --client-secret (not shown: it may be part of the secret)\n' +
+        'hint: quote a secret with spaces in it, or better, give it in the environment (AZURE_CLIENT_SECRET)\n',
+    )
+    expect((await runCli(['token', '--client-secret=WRONG', 'ZZZ98765'])).stderr).not.toContain('ZZZ98765')
+    const exec = await runCli(['exec', 'psql', '-c', 'select 1'])
+    expect(exec.stderr).toMatch(
+      /^INVALID_OPTION: pg-entra exec takes the command after --: unexpected argument 'psql'\n/,
+    )
+    const negative = await runCli(['proxy', '--max-connections', '-1', 'myserver'])
+    expect(negative.stderr).toBe(
+      'INVALID_OPTION: --max-connections needs a value, and got an option instead\n' +
+        'hint: give the value after --max-connections; one that starts with "-" goes as --max-connections=-...\n',
+    )
+    for (const result of [split, exec, negative]) expect(result.code).toBe(2)
+  })
+
   it('colours only when asked or on a terminal', async () => {
     const args = ['token', '--tenant-id', 'x']
     const piped = await runCli(args)

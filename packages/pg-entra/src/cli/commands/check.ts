@@ -88,7 +88,14 @@ export const checkCommand: Command = {
       output.line(help)
       return 0
     }
-    const timeoutMs = Math.max(1, Number(values.timeout ?? 10)) * 1000
+    const seconds = values.timeout === undefined ? 10 : Number(values.timeout)
+    if (!Number.isFinite(seconds) || seconds <= 0 || values.timeout?.trim() === '') {
+      // an argument error, as for every command: exit 2, not a failed step
+      throw new PgEntraError('INVALID_OPTION', '--timeout must be a number of seconds above 0', {
+        hint: 'e.g. --timeout 10',
+      })
+    }
+    const timeoutMs = seconds * 1000
     const connectionString = positionals[0]
     const reports: StepReport[] = []
     const print = values.json ? () => {} : (report: StepReport) => printStep(output, report)
@@ -105,7 +112,6 @@ export const checkCommand: Command = {
       [
         'options',
         async () => {
-          if (Number.isNaN(timeoutMs)) throw new StepFailure('--timeout is not a number', 'give --timeout in seconds')
           const entraOptions = entraOptionsFrom(values)
           auth = entraAuth(entraOptions)
           pgModule = await loadPgAdapter()
@@ -270,6 +276,8 @@ function networkHint(step: string, code: string | undefined): string {
       return "no answer: a firewall may drop the connection; on Azure allow your client's IP in the server's Networking page"
     case 'ECONNRESET':
       return 'the server closed the connection: check that host and port point at PostgreSQL'
+    case 'NO_SSL_ANSWER':
+      return 'something accepts TCP there but does not speak PostgreSQL: check the port (Azure uses 5432, 6432 for PgBouncer); a proxy or firewall may hold the connection'
     case '3D000':
       return 'the database does not exist: check dbname (Azure creates "postgres")'
     default:
