@@ -60,6 +60,12 @@ describe('start --detach and stop', () => {
     expect(again.stderr).toContain('hint: stop it with `pg-entra-emulator stop --name ci`')
     expect(JSON.parse(readFileSync(statePath('ci'), 'utf8')).pid).toBe(state.pid)
 
+    const wrongName = await runNode([...cli, 'stop'], env)
+    expect(wrongName.code).toBe(2)
+    expect(wrongName.stderr).toMatch(/^NO_RUNNING_EMULATOR: nothing to stop: .*default\.json\n/)
+    expect(wrongName.stderr).toContain('hint: running here: "ci" (pg-entra-emulator stop --name ci)')
+    expect(alive(state.pid)).toBe(true)
+
     const stopped = await runNode([...cli, 'stop', '--name', 'ci'], env)
     expect(stopped.code, stopped.stderr).toBe(0)
     expect(alive(state.pid)).toBe(false)

@@ -1,7 +1,7 @@
 // The CLI: `start` prints the environment (export lines or JSON) and runs until signalled; `token` in another
 // process prints a fresh token for a principal of that emulator; psql connects with both.
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -145,12 +145,16 @@ describe('pg-entra-emulator start', () => {
 
 describe('usage and errors', () => {
   it('--help on each command prints usage with examples', async () => {
-    for (const args of [['--help'], ['start', '--help'], ['token', '--help']]) {
+    for (const args of [['--help'], ['start', '--help'], ['token', '--help'], ['help', 'start']]) {
       const result = await runNode([...cli, ...args], childEnv({}))
       expect(result.code).toBe(0)
       expect(result.stdout).toMatch(/Usage: pg-entra-emulator/)
       expect(result.stdout).toMatch(/Examples:/)
     }
+    expect((await runNode([...cli, 'help', 'start'], childEnv({}))).stdout).toMatch(/^Usage: pg-entra-emulator start/)
+    const { version } = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'))
+    const printed = await runNode([...cli, '--version'], childEnv({}))
+    expect(printed).toMatchObject({ code: 0, stdout: `${version}\n` })
   })
 
   it('errors print code: message and hint:, exit 2, no stack', async () => {
@@ -164,6 +168,11 @@ describe('usage and errors', () => {
         /^EMULATOR_NOT_RUNNING: the emulator at http:\/\/127.0.0.1:9 is not running/,
       ],
       [['frobnicate'], /^BAD_ARGUMENTS: unknown command/],
+      [['strat'], /^BAD_ARGUMENTS: unknown command "strat"\nhint: did you mean "start"\? the commands are start, stop/],
+      [
+        ['stop'],
+        /^NO_RUNNING_EMULATOR: nothing to stop: .*\nhint: no emulator started with pg-entra-emulator start runs here/,
+      ],
       // before anything starts: nothing is left running (no state file below)
       [
         ['start', '--detach', '--write-env', '/nonexistent/dir/emulator.env'],

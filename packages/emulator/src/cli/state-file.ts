@@ -1,6 +1,6 @@
 // Where `start` records a running emulator, one file per instance name, so that `token`, `status` and `stop` in
 // another shell find it. A file whose emulator still runs is never overwritten.
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { EmulatorError } from '../env.js'
@@ -90,4 +90,15 @@ export async function readStateFile(path: string): Promise<StateFile> {
     )
   }
   return state
+}
+
+/** The names of the emulators whose state files sit next to `path` and whose process still runs. */
+export async function runningNames(path: string): Promise<string[]> {
+  const files = await readdir(dirname(path)).catch(() => [] as string[])
+  const names: string[] = []
+  for (const file of files.filter((f) => f.endsWith('.json')).sort()) {
+    const state = await readStateFile(join(dirname(path), file)).catch(() => undefined)
+    if (state) names.push(state.name ?? file.slice(0, -'.json'.length))
+  }
+  return names
 }

@@ -2,7 +2,7 @@
 import { connectEmulator } from '../control/client.js'
 import { EmulatorError } from '../env.js'
 import { parseCommandArgs } from './args.js'
-import { alive, DEFAULT_NAME, readStateFile, stateFilePath } from './state-file.js'
+import { alive, DEFAULT_NAME, readStateFile, runningNames, stateFilePath } from './state-file.js'
 
 export const STOP_HELP = `Usage: pg-entra-emulator stop [--name NAME]
 
@@ -30,7 +30,19 @@ export async function runStop(args: string[], io: Io): Promise<number> {
     io.stdout.write(STOP_HELP)
     return 0
   }
-  const state = await readStateFile(stateFilePath(values.name ?? DEFAULT_NAME))
+  const path = stateFilePath(values.name ?? DEFAULT_NAME)
+  const state = await readStateFile(path).catch(async (error: unknown) => {
+    if (!(error instanceof EmulatorError) || error.code !== 'NO_RUNNING_EMULATOR') throw error
+    const others = await runningNames(path)
+    const stopOne = (name: string) => `pg-entra-emulator stop${name === DEFAULT_NAME ? '' : ` --name ${name}`}`
+    throw new EmulatorError(
+      'NO_RUNNING_EMULATOR',
+      `nothing to stop: ${error.message}`,
+      others.length > 0
+        ? `running here: ${others.map((name) => `"${name}" (${stopOne(name)})`).join(', ')}`
+        : 'no emulator started with pg-entra-emulator start runs here under any name',
+    )
+  })
   process.kill(state.pid, 'SIGTERM')
   const deadline = Date.now() + STOP_TIMEOUT_MS
   while (alive(state.pid)) {

@@ -201,12 +201,17 @@ export function classifyCredentialError(error: unknown, context: ClassifyContext
   }
 
   if (/endpoints_resolution_error/i.test(text)) {
+    const local = isLoopbackUrl(context.authorityHost)
     return new PgEntraError(
       'ENTRA_UNREACHABLE',
       `could not read the authority's OpenID metadata from ${context.authorityHost ?? 'the authority host'}${who ? ` (${who})` : ''}`,
       {
         cause,
         hint:
+          (local
+            ? 'the authority is on this machine: if it is pg-entra-emulator, it may have stopped (its exports are ' +
+              'then stale): start it again and use the environment it prints now (pg-entra-emulator status); else '
+            : '') +
           'check tenantId (an unknown tenant has no metadata), the authority host and the network; ' +
           'if the host is served with a private CA (an emulator, a TLS-inspecting proxy), ' +
           'pass that CA as authorityCa, or set NODE_EXTRA_CA_CERTS before the process starts (setting it at run time has no effect); ' +
@@ -308,4 +313,15 @@ function noCredential(what: string, cause: unknown, details: PgEntraErrorOptions
       'or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or run where a managed identity is available)',
     details,
   })
+}
+
+/** Whether `url` names this machine (127.0.0.0/8, ::1, localhost): an authority there is an emulator or a test. */
+function isLoopbackUrl(url: string | undefined): boolean {
+  if (!url) return false
+  try {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '')
+    return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+  } catch {
+    return false
+  }
 }

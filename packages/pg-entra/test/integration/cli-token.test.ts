@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { uniqueName, useEmulator } from '../../../../tools/test/emulator.js'
+import { startEmulator } from '../../../emulator/src/index.js'
 import { jwtPayload, runCli } from './_cli.js'
 
 type Emulator = Awaited<ReturnType<typeof useEmulator>>
@@ -76,6 +77,20 @@ describe('pg-entra token', () => {
     expect(stderr).toMatch(/\nhint: .+/)
     expect(stderr).not.toMatch(/\n\s+at /)
     expect(stderr).not.toContain(secret)
+  })
+
+  it("an emulator's exports after it stopped: the hint says it may have stopped", async () => {
+    const gone = await startEmulator({ principals: [{ kind: 'servicePrincipal', name: uniqueName('cli-gone') }] })
+    const env = gone.env({ profile: 'service-principal' })
+    await gone.stop()
+    const { code, stderr: printed } = await runCli(['token'], env)
+    // Node's own, at start-up: NODE_EXTRA_CA_CERTS names the CA file the emulator removed when it stopped
+    const stderr = printed.replace(/^Warning: Ignoring extra certs from .*\n/gm, '')
+    expect(stderr).toMatch(
+      /^ENTRA_UNREACHABLE: could not read the authority's OpenID metadata from https:\/\/127\.0\.0\.1:/,
+    )
+    expect(stderr).toMatch(/\nhint: the authority is on this machine: if it is pg-entra-emulator, it may have stopped/)
+    expect(code).toBe(2)
   })
 
   it('an unknown option is INVALID_OPTION pointing at --help', async () => {
