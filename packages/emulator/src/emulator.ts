@@ -24,6 +24,7 @@ import { startPgFront } from './pg-front/index.js'
 import type { FrontEvent } from './pg-front/types.js'
 import { startPgBouncer } from './pgbouncer/index.js'
 import { createCertificateAuthority } from './pki/index.js'
+import { invalidExtensionName } from './sql/extensions.js'
 import type { Emulator, EmulatorDescription, StartEmulatorOptions } from './types.js'
 import { startUpstream, type UpstreamHandle } from './upstream/index.js'
 
@@ -55,6 +56,14 @@ async function createLoginRole(upstream: UpstreamHandle, name: string, password:
 }
 
 export async function startEmulator(options: StartEmulatorOptions = {}): Promise<Emulator> {
+  const invalidExtension = invalidExtensionName(options.extensions ?? [])
+  if (invalidExtension !== undefined) {
+    throw new EmulatorError(
+      'BAD_ARGUMENTS',
+      `extensions: ${JSON.stringify(invalidExtension)} is not an extension name`,
+      'give names of letters, digits, _, - and ., e.g. ["pgcrypto", "uuid-ossp"]',
+    )
+  }
   const log = options.log ?? (() => {})
   const tenantId = options.tenantId ?? randomUUID()
   const ownsWorkDir = options.workDir === undefined
@@ -103,6 +112,9 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
 
     const upstream = await upstreamStarting
     await upstream.setTenant(tenantId)
+    if (options.extensions !== undefined || (options.upstream?.kind ?? 'embedded') === 'embedded') {
+      await upstream.setExtensionAllowList(options.extensions ?? [])
+    }
     const issuers = { v1: v1Issuer(tenantId), v2: v2Issuer(authorityHost, tenantId) }
     const jwksUri = `${authorityHost}/${tenantId}/discovery/v2.0/keys`
     const clockSkewSeconds = options.clockSkewSeconds ?? 60

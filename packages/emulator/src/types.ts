@@ -40,6 +40,11 @@ export interface StartEmulatorOptions {
    * transaction mode. Fails with PGBOUNCER_NOT_INSTALLED when the binary is missing.
    */
   pgbouncer?: boolean | PgBouncerOptions
+  /**
+   * Azure's `azure.extensions`: the extensions a non-superuser may CREATE EXTENSION; others are refused with Azure's
+   * text. Default: none, Azure's default. Set on the embedded upstream, and on an external one only when given.
+   */
+  extensions?: string[]
 }
 
 export interface EmulatorKnobs {

@@ -25,6 +25,7 @@ beforeAll(async () => {
       { kind: 'user', upn: 'no-mfa@contoso.example', role: { mfa: true } },
       { kind: 'servicePrincipal', name: 'fid-admin', role: { admin: true } },
     ],
+    extensions: ['pgcrypto'],
   })
   sp = em.principal('fid-sp')
   alice = em.principal('alice@contoso.example')
@@ -367,6 +368,42 @@ describe('roles and mappings', () => {
     } finally {
       await admin(`security label for pgaadauth on role "${em.pg.adminUser}" is null`)
     }
+  })
+
+  it('CREATE EXTENSION only for what azure.extensions allow-lists, in every database, whatever a session SETs', async () => {
+    const notAllowed = {
+      code: '0A000',
+      message: 'extension "uuid-ossp" is not allow-listed for "azure_pg_admin" users in Azure Database for PostgreSQL',
+      hint: 'to see the full allow list of extensions, please run: "show azure.extensions;"',
+    }
+    const asAdmin = async (database: string, run: (c: pg.Client) => Promise<void>) => {
+      const c = client('fid-admin', await em.token('fid-admin'), { database })
+      await c.connect()
+      try {
+        await run(c)
+      } finally {
+        await c.end()
+      }
+    }
+    const failure = (c: pg.Client, sql: string) =>
+      c.query(sql).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+    const database = `fid_ext_${randomUUID().slice(0, 8)}`
+    await asAdmin(em.pg.database, async (c) => {
+      expect((await c.query('show azure.extensions')).rows[0]['azure.extensions']).toBe('pgcrypto')
+      expect(await failure(c, 'create extension "uuid-ossp"')).toMatchObject(notAllowed)
+      await c.query("set azure.extensions = 'pgcrypto,uuid-ossp'")
+      expect(await failure(c, 'create extension if not exists "uuid-ossp"')).toMatchObject(notAllowed)
+      await c.query(`create database ${database}`)
+    })
+    await asAdmin(database, async (c) => {
+      expect(await failure(c, 'create extension "uuid-ossp"')).toMatchObject(notAllowed)
+      await c.query('create extension pgcrypto')
+      expect((await c.query('select length(gen_random_bytes(4)) as n')).rows[0].n).toBe(4)
+    })
+    await admin(`drop database ${database} with (force)`)
   })
 
   it('a group member logs in as the group role with its own token', async () => {

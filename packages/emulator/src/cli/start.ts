@@ -30,6 +30,8 @@ Options:
                          with refresh_in at half, 3599 s for service principals and users)
   --pgbouncer            also a PgBouncer port, like Azure's 6432: the same Entra check, then Debian's pgbouncer
                          in transaction mode (PG_ENTRA_EMULATOR_PGBOUNCER_PORT); needs the pgbouncer package
+  --extensions A,B       Azure's azure.extensions: the extensions CREATE EXTENSION allows (default none, as on
+                         Azure), e.g. --extensions pgcrypto,uuid-ossp,vector
   --json                 print one JSON object of variable names to values instead of export lines
   --name NAME            instance name (default "default"): its state file, for token, status and stop
   --detach               return once ready; the emulator runs on until \`pg-entra-emulator stop [--name NAME]\`,
@@ -112,6 +114,7 @@ export async function runStart(
       principal: { type: 'string' },
       'token-lifetime': { type: 'string' },
       pgbouncer: { type: 'boolean' },
+      extensions: { type: 'string' },
       json: { type: 'boolean' },
       name: { type: 'string' },
       detach: { type: 'boolean' },
@@ -160,6 +163,14 @@ export async function runStart(
     principals,
     ...(tokenLifetimeSeconds === undefined ? {} : { tokenLifetimeSeconds }),
     ...(values.pgbouncer ? { pgbouncer: true } : {}),
+    ...(values.extensions !== undefined
+      ? {
+          extensions: values.extensions
+            .split(',')
+            .map((name) => name.trim())
+            .filter(Boolean),
+        }
+      : {}),
     log: (line) => io.stderr.write(`pg-entra-emulator: ${line}\n`),
   })
   let stopping: Promise<void> | undefined

