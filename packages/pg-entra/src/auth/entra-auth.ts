@@ -73,6 +73,14 @@ export function createEntraAuth(
   const clientId = 'clientId' in plan ? plan.clientId : undefined
   const description = describePlan(plan)
   const managedIdentityAt = plan.kind === 'managedIdentity' && !managedIdentityEndpointIn(env) ? 'imds' : undefined
+  const asked = plan.kind === 'managedIdentity' ? plan.userAssigned : undefined
+  const managedIdentityAsked = !asked
+    ? undefined
+    : 'clientId' in asked
+      ? `client id ${asked.clientId}`
+      : 'resourceId' in asked
+        ? `resource id ${asked.resourceId}`
+        : `object id ${asked.objectId}`
   const listeners = new Set<(event: EntraAuthEvent) => void>()
   const logger = options.logger
 
@@ -108,6 +116,7 @@ export function createEntraAuth(
         clientId,
         authorityHost: cloud.authorityHost,
         managedIdentityAt,
+        managedIdentityAsked,
       })
       // @azure/identity 4.13 (MSAL's throttling cache) replays a 5xx or 429 answer for 60 s without asking Entra (it
       // misses a lower-cased Retry-After): longer than pg-entra's backoff waits and than short tokens live. That

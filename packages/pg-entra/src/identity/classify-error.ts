@@ -64,6 +64,8 @@ export interface ClassifyContext {
    * Service at 169.254.169.254, and an unavailable answer from there means no managed identity on this machine.
    */
   managedIdentityAt?: 'imds' | undefined
+  /** The user-assigned managed identity asked for, as said to the user ("client id ..."). */
+  managedIdentityAsked?: string | undefined
 }
 
 /** The context's secrets, and each paired with the client id (an HTTP Basic credential spells them together). */
@@ -251,6 +253,20 @@ export function classifyCredentialError(error: unknown, context: ClassifyContext
         hint:
           'off Azure there is no managed identity: use a service principal (tenantId, clientId, clientSecret), or ' +
           "pg-entra-emulator start, whose managed-identity profile sets IDENTITY_ENDPOINT; on an Azure VM, turn on the VM's managed identity",
+        details: { ...details, step: 'managed identity' },
+      },
+    )
+  }
+  const unknownIdentity = /(?:Description: )?(No managed identity found[^\n]*|Identity not found[^\n]*)/i.exec(text)
+  if (unknownIdentity && errorNames.includes('CredentialUnavailableError')) {
+    return new PgEntraError(
+      'CREDENTIAL_UNAVAILABLE',
+      `the managed identity asked for${context.managedIdentityAsked ? ` (${context.managedIdentityAsked})` : ''} is not assigned here: ${firstLine(unknownIdentity[1]!).replace(/ - (Correlation|Trace) ID:.*$/, '')}`,
+      {
+        cause,
+        hint:
+          'check the id against the identities assigned to this App Service, VM or pod (az identity show; ' +
+          "AZURE_CLIENT_ID is the identity's client id, not its object id), or drop it to use the system-assigned one",
         details: { ...details, step: 'managed identity' },
       },
     )

@@ -93,6 +93,24 @@ describe('pg-entra token', () => {
     expect(code).toBe(2)
   })
 
+  it("a user-assigned managed identity that is not assigned here: what to check, not MSAL's raw text", async () => {
+    const mi = await emulator.addPrincipal({ kind: 'managedIdentity', name: uniqueName('cli-mi'), assignment: 'user' })
+    const env = emulator.env({ profile: 'managed-identity', principal: mi.name })
+    const unknown = '0f0e0d0c-0b0a-4908-8706-050403020100'
+    const { code, stderr } = await runCli(['token', '--managed-identity', '--client-id', unknown], {
+      IDENTITY_ENDPOINT: env.IDENTITY_ENDPOINT,
+      IDENTITY_HEADER: env.IDENTITY_HEADER,
+    })
+    expect(stderr).toMatch(
+      new RegExp(
+        `^CREDENTIAL_UNAVAILABLE: the managed identity asked for \\(client id ${unknown}\\) is not assigned here: No managed identity found for the request\\n`,
+      ),
+    )
+    expect(stderr).not.toMatch(/Not Available - Timestamp|Correlation ID/)
+    expect(stderr).toMatch(/\nhint: check the id against the identities assigned to this App Service, VM or pod/)
+    expect(code).toBe(2)
+  })
+
   it('an unknown option is INVALID_OPTION pointing at --help', async () => {
     const { code, stderr } = await runCli(['token', '--tenant', 'x'])
     expect(code).toBe(2)
