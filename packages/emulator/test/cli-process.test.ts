@@ -2,9 +2,10 @@
 // name, never taken over while its emulator runs; stale exports get "not running"; a foreground emulator ends
 // when the process that started it goes away.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { childEnv, packageDir, runNode } from './entra-fixtures.js'
 
@@ -100,5 +101,38 @@ describe('a foreground emulator', () => {
     launcher.kill('SIGKILL')
     await untilGone(pid)
     expect(existsSync(statePath('fg'))).toBe(false)
+  })
+})
+
+describe('an emulator killed with SIGKILL', () => {
+  it('takes its PostgreSQL and its run directory with it (a watchdog does what no exit hook can)', async () => {
+    const started = await runNode([...cli, 'start', '--detach', '--name', 'k9'], env, { timeoutMs: 120_000 })
+    expect(started.code, started.stderr).toBe(0)
+    const state = JSON.parse(readFileSync(statePath('k9'), 'utf8'))
+    pids.push(state.pid)
+    // The postmaster is the parent of a backend: ask one for its pid, through the front, with a token.
+    const vars = Object.fromEntries(
+      [...started.stdout.matchAll(/^export (\w+)=(.*)$/gm)].map(([, k, v]) => [k, v!.replace(/^'|'$/g, '')]),
+    )
+    const token = (await runNode([...cli, 'token', '--name', 'k9'], env)).stdout.trim()
+    const client = new pg.Client({
+      host: vars.PGHOST,
+      port: Number(vars.PGPORT),
+      database: vars.PGDATABASE,
+      user: vars.PGUSER,
+      password: token,
+      ssl: { ca: readFileSync(vars.PGSSLROOTCERT!, 'utf8') },
+    })
+    await client.connect()
+    const backend = (await client.query('select pg_backend_pid() as pid')).rows[0].pid as number
+    const postmaster = Number(/^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${backend}/status`, 'utf8'))![1])
+    await client.end().catch(() => {})
+    const dataDir = realpathSync(`/proc/${postmaster}/cwd`)
+    expect(alive(postmaster)).toBe(true)
+
+    process.kill(state.pid, 'SIGKILL')
+    await untilGone(state.pid)
+    await untilGone(postmaster)
+    while (existsSync(dataDir)) await new Promise((resolve) => setTimeout(resolve, 100))
   })
 })

@@ -1,6 +1,6 @@
 // One test per row of the README's fidelity table: what Azure Database for PostgreSQL and Entra ID do, checked
 // against the emulator end to end (its Entra ID, its front, the real PostgreSQL behind it, pg and TLS).
-import { randomUUID, X509Certificate } from 'node:crypto'
+import { createHash, randomUUID, X509Certificate } from 'node:crypto'
 import { request } from 'node:http'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -488,6 +488,25 @@ describe('tokens', () => {
     const ok = await ask({ scope: `${RESOURCE}/.default openid profile offline_access` })
     expect(ok.status).toBe(200)
     expect(decodeJwt(ok.json().access_token).claims.aud).toBe(RESOURCE)
+  })
+
+  it('the signing keys as Entra publishes them: kid = x5t, the SHA-1 thumbprint of the certificate in x5c', async () => {
+    const jwks = (await httpsCall(em, 'GET', `/${em.tenantId}/discovery/v2.0/keys`)).json()
+    // As Entra's: kid = x5t = the certificate's SHA-1 thumbprint, the certificate in x5c, the v2 issuer template
+    const [key] = jwks.keys
+    expect(key).toMatchObject({ kty: 'RSA', use: 'sig', e: 'AQAB', issuer: `${em.authorityHost}/{tenantid}/v2.0` })
+    expect(key.d).toBeUndefined()
+    const der = Buffer.from(key.x5c[0], 'base64')
+    expect(key.x5t).toBe(createHash('sha1').update(der).digest('base64url'))
+    expect(key.x5t).toHaveLength(27)
+    expect(key.kid).toBe(key.x5t)
+    const certificate = new X509Certificate(der)
+    expect(certificate.publicKey.export({ format: 'jwk' })).toMatchObject({ n: key.n, e: key.e })
+    const { header } = decodeJwt(await em.token('fid-sp'))
+    expect(header.kid).toBe(key.kid)
+    const v1Keys = (await httpsCall(em, 'GET', `/${em.tenantId}/discovery/keys`)).json()
+    expect(v1Keys.keys[0].issuer).toBeUndefined()
+    expect(v1Keys.keys[0].kid).toBe(key.kid)
   })
 
   it('GUIDs are read in either case: tenant, client id, managed identity client id', async () => {

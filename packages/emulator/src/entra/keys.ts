@@ -1,6 +1,7 @@
 // The emulator's signing key (published in its JWKS), a foreign key for negative tests, and the federated issuer's key.
-import type { webcrypto } from 'node:crypto'
-import { calculateJwkThumbprint, exportJWK, exportSPKI, generateKeyPair, type JWK } from 'jose'
+import { createHash, type webcrypto } from 'node:crypto'
+import { exportJWK, exportSPKI, generateKeyPair, type JWK } from 'jose'
+import { selfSignedCertificate } from '../pki/index.js'
 
 export interface SigningKey {
   kid: string
@@ -11,15 +12,20 @@ export interface SigningKey {
   publicPem: string
 }
 
+/**
+ * An RS256 key with a self-signed certificate, published as Entra publishes its keys: `kid` and `x5t` the
+ * certificate's SHA-1 thumbprint (base64url, 27 characters), `x5c` the certificate.
+ */
 export async function createSigningKey(): Promise<SigningKey> {
   const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true })
   const jwk = await exportJWK(publicKey)
-  const kid = await calculateJwkThumbprint(jwk)
+  const { der } = await selfSignedCertificate({ privateKey, publicKey }, 'accounts.accesscontrol.windows.net')
+  const kid = createHash('sha1').update(der).digest('base64url')
   return {
     kid,
     privateKey,
     publicKey,
-    publicJwk: { ...jwk, kid, use: 'sig', alg: 'RS256', x5t: kid },
+    publicJwk: { kty: jwk.kty, use: 'sig', kid, x5t: kid, n: jwk.n, e: jwk.e, x5c: [der.toString('base64')] },
     publicPem: await exportSPKI(publicKey),
   }
 }
@@ -44,6 +50,7 @@ export async function createEntraKeys(): Promise<EntraKeys> {
   return { signing: await createSigningKey(), foreign: once(createSigningKey), federation: once(createSigningKey) }
 }
 
-export function jwks(keys: EntraKeys): { keys: JWK[] } {
-  return { keys: [keys.signing.publicJwk] }
+/** The v2 document names each key's issuer, with Entra's literal `{tenantid}`; the v1 document does not. */
+export function jwks(keys: EntraKeys, v2Issuer?: string): { keys: JWK[] } {
+  return { keys: [{ ...keys.signing.publicJwk, ...(v2Issuer ? { issuer: v2Issuer } : {}) }] }
 }

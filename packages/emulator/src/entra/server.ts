@@ -283,7 +283,8 @@ export async function startEntraServer(
       ctx.counters.jwksRequest()
       if (!known) return unknownTenant()
       entry.status = 200
-      return sendJson(res, 200, jwks(ctx.keys))
+      const v2 = rest === 'discovery/v2.0/keys' ? `${authorityHost}/{tenantid}/v2.0` : undefined
+      return sendJson(res, 200, jwks(ctx.keys, v2))
     }
     if (req.method === 'POST' && (rest === 'oauth2/v2.0/token' || rest === 'oauth2/token')) {
       return tokenEndpoint(req, res, tenant, entry, rest === 'oauth2/token' ? 'v1' : 'v2')

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { EmulatorError } from '../errors.js'
 import { postgresUser } from '../upstream/postgres-binaries.js'
+import { watchOrphan } from '../upstream/watchdog.js'
 
 export interface PgBouncerOptions {
   /** server connections per (database, role) pair; default 50, Azure's default_pool_size */
@@ -84,6 +85,7 @@ export async function startPgBouncer(
   const running = child
   const stopWithUs = () => running.kill('SIGINT')
   process.once('exit', stopWithUs)
+  const watchdog = running.pid === undefined ? undefined : watchOrphan({ pid: running.pid, runDir: dir })
   let stopped: Promise<void> | undefined
   return {
     socketDir: dir,
@@ -91,6 +93,7 @@ export async function startPgBouncer(
     stop() {
       stopped ??= (async () => {
         process.off('exit', stopWithUs)
+        watchdog?.stop()
         if (running.exitCode === null && running.signalCode === null) {
           const exited = new Promise((resolve) => running.once('exit', resolve))
           running.kill('SIGINT') // immediate shutdown

@@ -181,3 +181,20 @@ export async function createCertificateAuthority(
     },
   }
 }
+
+/**
+ * A self-signed certificate for an existing RS256 key pair, as Entra publishes with each signing key (its JWKS `x5c`
+ * and the SHA-1 thumbprint `x5t`, which is also the key's `kid`), in DER.
+ */
+export async function selfSignedCertificate(keys: CryptoKeyPair, commonName: string): Promise<{ der: Buffer }> {
+  const x509 = await loadX509()
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialNumber(),
+    name: `CN=${commonName}`,
+    ...validity(365),
+    signingAlgorithm: RSA_SIGNING,
+    keys,
+    extensions: [],
+  })
+  return { der: Buffer.from(cert.rawData) }
+}

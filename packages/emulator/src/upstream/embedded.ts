@@ -8,6 +8,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type PostgresBinaries, postgresBinaries, postgresUser, type RunAs } from './postgres-binaries.js'
+import { watchOrphan } from './watchdog.js'
 
 export interface EmbeddedServer {
   socketDir: string
@@ -85,6 +86,7 @@ export async function startEmbeddedPostgres(opts: {
   // If this process ends without stop(), the server must not outlive it holding its port and directory.
   const stopWithUs = () => running.kill('SIGINT')
   process.once('exit', stopWithUs)
+  const watchdog = running.pid === undefined ? undefined : watchOrphan({ pid: running.pid, runDir })
   let stopped: Promise<void> | undefined
   return {
     socketDir,
@@ -93,6 +95,7 @@ export async function startEmbeddedPostgres(opts: {
     stop() {
       stopped ??= (async () => {
         process.off('exit', stopWithUs)
+        watchdog?.stop()
         await stopServer(running)
         await removeRunDir()
       })()
