@@ -161,6 +161,10 @@ describe('usage and errors', () => {
     const cases = [
       [['start', '--profile', 'nope'], /^BAD_ARGUMENTS: unknown profile "nope"\nhint: /],
       [['start', '--token-lifetime', 'soon'], /^BAD_ARGUMENTS: --token-lifetime must be/],
+      [
+        ['start', '--token-lifetime', '-5'],
+        /^BAD_ARGUMENTS: --token-lifetime needs a value, and got an option instead\n/,
+      ],
       [['token', '--bogus'], /^BAD_ARGUMENTS: /],
       [['token'], /^NO_RUNNING_EMULATOR: /],
       [

@@ -10,7 +10,21 @@ export function parseCommandArgs<T extends OptionSpec>(args: string[], options: 
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: false }).values as ParsedArgs<T>
   } catch (e) {
-    throw new EmulatorError('BAD_ARGUMENTS', (e as Error).message, `see: ${usage}`)
+    // parseArgs's three-line "argument is ambiguous" for a value that starts with "-", as one line that says what to do
+    const ambiguous = /^Option '(--[\w-]+)' argument is ambiguous/.exec((e as Error).message)
+    if (ambiguous) {
+      const option = ambiguous[1]!
+      throw new EmulatorError(
+        'BAD_ARGUMENTS',
+        `${option} needs a value, and got an option instead`,
+        `give the value after ${option}; see: ${usage}`,
+      )
+    }
+    throw new EmulatorError(
+      'BAD_ARGUMENTS',
+      (e as Error).message.replace(/\. To specify a positional.*$/s, ''),
+      `see: ${usage}`,
+    )
   }
 }
 
