@@ -51,6 +51,10 @@ describe('URIs, as conninfo_uri_parse_options walks them', () => {
 describe("psql's arguments, as its getopt_long reads them", () => {
   it('the last -d, else the first positional, is pinned; none: one is added', () => {
     expect(pinVerifyFull(['-c', 'select 1'])).toEqual(['--dbname=sslmode=verify-full', '-c', 'select 1'])
+    // psql -l alone connects to postgres: so does the string added for it
+    expect(pinVerifyFull(['-l'])).toEqual(['--dbname=dbname=postgres sslmode=verify-full', '-l'])
+    expect(pinVerifyFull(['-tlU', 'me'])[0]).toBe('--dbname=dbname=postgres sslmode=verify-full')
+    expect(pinVerifyFull(['--list', 'orders'])).toEqual(['--list', "dbname='orders' sslmode='verify-full'"])
     expect(pinVerifyFull(['orders', 'alice'])).toEqual(["dbname='orders' sslmode='verify-full'", 'alice'])
     expect(pinVerifyFull(['-d', 'a', '--dbn=host=h'])).toEqual(['-d', 'a', "--dbn=host='h' sslmode='verify-full'"])
     expect(pinVerifyFull(['-tAdhost=h'])).toEqual(["-tAdhost='h' sslmode='verify-full'"])

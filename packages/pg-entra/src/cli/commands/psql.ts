@@ -156,10 +156,11 @@ interface Slot {
 }
 
 /** psql's -d/--dbname values and positionals (which getopt_long takes from anywhere, and all of them after `--`). */
-function scanArguments(args: string[]): { dbnames: Slot[]; positionals: Slot[]; usernameFlag: boolean } {
+function scanArguments(args: string[]): { dbnames: Slot[]; positionals: Slot[]; usernameFlag: boolean; list: boolean } {
   const dbnames: Slot[] = []
   const positionals: Slot[] = []
   let usernameFlag = false
+  let list = false
   for (let index = 0; index < args.length; index++) {
     const arg = args[index]!
     if (arg === '--') {
@@ -171,6 +172,7 @@ function scanArguments(args: string[]): { dbnames: Slot[]; positionals: Slot[]; 
       const [name = '', attached] = splitOnce(arg.slice(2), '=')
       const option = longOption(name)
       if (option === 'username') usernameFlag = true
+      if (option === 'list') list = true
       if (option === undefined || psqlLongOptions[option] !== 'value') continue
       if (attached !== undefined) {
         if (option === 'dbname')
@@ -182,6 +184,7 @@ function scanArguments(args: string[]): { dbnames: Slot[]; positionals: Slot[]; 
     } else if (arg.startsWith('-') && arg.length > 1) {
       // A cluster of short flags (-tAc): the first letter that takes a value takes the rest, or the next argument.
       const at = [...arg.slice(1)].findIndex((letter) => psqlValueLetters.has(letter))
+      if (arg.slice(1, at === -1 ? undefined : at + 1).includes('l')) list = true
       if (at === -1) continue
       const letter = arg[at + 1]!
       if (letter === 'U') usernameFlag = true
@@ -193,7 +196,7 @@ function scanArguments(args: string[]): { dbnames: Slot[]; positionals: Slot[]; 
       }
     } else positionals.push({ index, prefix: '', value: arg })
   }
-  return { dbnames, positionals, usernameFlag }
+  return { dbnames, positionals, usernameFlag, list }
 }
 
 function splitOnce(text: string, separator: string): [string, string?] {
@@ -248,7 +251,12 @@ function refuseWeakSslMode(args: string[], output: { warn(message: string): void
  */
 export function pinVerifyFull(args: string[]): string[] {
   const slot = connectionSlot(args)
-  if (!slot) return ['--dbname=sslmode=verify-full', ...args]
+  // psql -l with no database connects to "postgres"; with one given (ours), to that one
+  if (!slot)
+    return [
+      scanArguments(args).list ? '--dbname=dbname=postgres sslmode=verify-full' : '--dbname=sslmode=verify-full',
+      ...args,
+    ]
   const pinned = isConninfo(slot.value)
     ? withVerifyFull(slot.value)
     : formatKeywordValue([
