@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net'
+import { userInfo } from 'node:os'
 import { entraAuth, isEntraAuth } from '../auth/entra-auth.js'
 import type { EntraAuth } from '../auth/types.js'
 import { resolveEntraSsl } from '../tls/pg-ssl.js'
@@ -61,6 +62,7 @@ export async function startProxy(options: ProxyOptions): Promise<EntraProxy> {
       // a logger's failure must not break a connection
     }
   }
+  const osUser = osUserName()
   const accept = (label: (socket: Socket) => string) => (client: Socket) => {
     const name = label(client) // now: once the client has gone, its socket no longer knows its address
     const sockets = new Set<Socket>([client])
@@ -81,6 +83,7 @@ export async function startProxy(options: ProxyOptions): Promise<EntraProxy> {
       // A server connection that opens after the client left is closed at once.
       track: (socket) => (closed ? socket.destroy() : sockets.add(socket)),
       ...(maxConnections !== undefined && open.size > maxConnections ? { overCapacity: { maxConnections } } : {}),
+      ...(osUser !== undefined ? { osUser } : {}),
     })
   }
 
@@ -132,5 +135,14 @@ export async function startProxy(options: ProxyOptions): Promise<EntraProxy> {
     for (const server of servers) server.close()
     if (owned) await auth.close()
     throw error
+  }
+}
+
+/** The name libpq clients of this machine send when given no user; undefined where the OS has none to give. */
+function osUserName(): string | undefined {
+  try {
+    return userInfo().username
+  } catch {
+    return undefined
   }
 }

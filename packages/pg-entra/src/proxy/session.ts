@@ -23,6 +23,7 @@ import {
   parseStartupParameters,
   SSL_REQUEST_CODE,
   startupMessage,
+  withHint,
 } from './wire.js'
 
 export interface SessionSettings {
@@ -35,6 +36,8 @@ export interface SessionSettings {
   track(socket: Socket): void
   /** Set when this client is one more than the proxy takes at once: refused with 53300, no server connection opened. */
   overCapacity?: { maxConnections: number }
+  /** The OS user the proxy runs as: the user name libpq clients send when they are given none. */
+  osUser?: string
 }
 
 /** A refusal the client gets as FATAL with this SQLSTATE before the connection closes. */
@@ -80,7 +83,8 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
       return
     }
     const params = parseStartupParameters(first.packet)
-    user = params.get('user') || settings.defaultUser
+    const named = params.get('user') || undefined
+    user = named || settings.defaultUser
     // As PostgreSQL does: a cancel request is served whatever the count, anything else over it is refused.
     if (settings.overCapacity) {
       throw new Refusal(
@@ -121,8 +125,18 @@ export async function runSession(client: Socket, settings: SessionSettings): Pro
         settings.auth.invalidate(sentToken)
         continue
       }
-      // The server's own refusal (a role the token does not map to...) goes to the client as it is.
-      client.end(outcome.message)
+      // The server's own refusal (a role the token does not map to...) goes to the client as it is, with a hint
+      // when the role refused is the OS user's name: what psql and other libpq clients send when given no user.
+      const osUserRefused = named !== undefined && named === settings.osUser && (code === '28P01' || code === '28000')
+      client.end(
+        osUserRefused
+          ? withHint(
+              outcome.message,
+              `"${named}" is your OS user name, which psql and other libpq clients send when they are given no user: ` +
+                "give the database role with -U or PGUSER (pg-entra whoami names the token's own)",
+            )
+          : outcome.message,
+      )
       reader.detach()
       settings.report({ outcome: 'refused', user, database, code, reason: text })
       return

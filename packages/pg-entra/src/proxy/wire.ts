@@ -42,6 +42,23 @@ export function errorResponse(severity: 'FATAL' | 'ERROR', code: string, message
   return Buffer.concat([head, fields])
 }
 
+/** The same ErrorResponse with a hint added, when it has none: the server's own fields are kept as they came. */
+export function withHint(message: Buffer, hint: string): Buffer {
+  const fields = message.subarray(5, message.length - 1) // without the terminating NUL
+  if (
+    fields
+      .toString('utf8')
+      .split('\0')
+      .some((field) => field.startsWith('H'))
+  )
+    return message
+  const added = Buffer.from(`H${hint}\0`, 'utf8')
+  const head = Buffer.alloc(5)
+  head[0] = ERROR_RESPONSE
+  head.writeUInt32BE(4 + fields.length + added.length + 1, 1)
+  return Buffer.concat([head, fields, added, Buffer.from([0])])
+}
+
 /** The SQLSTATE and message of an ErrorResponse, for the connection log. */
 export function errorResponseFields(message: Buffer): { code: string; message: string } {
   const fields = message.subarray(5).toString('utf8').split('\0')

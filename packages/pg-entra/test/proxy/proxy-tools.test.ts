@@ -1,6 +1,6 @@
 // psql, pg_dump and pgbench, which take only a password, through the proxy: tokens of 15 s roll over under them.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { shortLivedPrincipal, uniqueName } from '../../../../tools/test/emulator.js'
@@ -38,6 +38,21 @@ describe('PostgreSQL tools through the proxy', () => {
     expect(run.stderr).toBe('')
     expect(run.stdout.trim()).toBe(sp.roleName)
     expect(run.code).toBe(0)
+  })
+
+  it('psql given no user sends the OS user: the server refuses it, and the proxy adds a hint saying so', async () => {
+    const osUser = userInfo().username
+    const run = await runTool('psql', ['-tAc', 'select 1'], libpqEnv(proxy, emu))
+    expect(run.stderr).toContain(`password authentication failed for user "${osUser}"`)
+    expect(run.stderr).toContain(
+      `HINT:  "${osUser}" is your OS user name, which psql and other libpq clients send when they are given no user: ` +
+        "give the database role with -U or PGUSER (pg-entra whoami names the token's own)",
+    )
+    expect(run.code).toBe(2)
+    // a role that is not the OS user's name: the server's refusal as it is
+    const other = await runTool('psql', ['-tAc', 'select 1'], libpqEnv(proxy, emu, uniqueName('no-such-role')))
+    expect(other.stderr).toMatch(/password authentication failed for user/)
+    expect(other.stderr).not.toContain('HINT:')
   })
 
   it('pgbench -C (a new connection per transaction) for more than three token lifetimes: no failure, current tokens', async () => {
