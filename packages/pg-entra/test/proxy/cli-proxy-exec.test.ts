@@ -394,6 +394,53 @@ describe('pg-entra exec', () => {
       expect(impostor.received().toString('latin1')).not.toMatch(jwt)
       expect(run.stderr).toMatch(/^INVALID_OPTION: PGSERVICE is set: .*\nhint: unset it for this command/s)
       expect(run.code).toBe(2)
+      // An empty PGSERVICE still names a service to libpq (a "[]" section), and pgbench reads a database or user
+      // name that looks like a connection string as one: each of these reaches the impostor without the refusals.
+      writeFileSync(join(dir, 'pg_service.conf'), `[]\nhost=127.0.0.1\nport=${impostor.port}\nsslmode=disable\n`)
+      writeFileSync(join(dir, 'one.sql'), 'select 1;\n')
+      const plain = `host=127.0.0.1 port=${impostor.port} sslmode=disable`
+      const routes: [string[], Record<string, string>, RegExp][] = [
+        [['--user', sp.roleName!], { PGSERVICE: '' }, /^INVALID_OPTION: PGSERVICE is set/],
+        [
+          ['--user', sp.roleName!, '--database', plain],
+          {},
+          /^INVALID_OPTION: the database name looks like a connection string/,
+        ],
+        [
+          ['--user', `${plain} user=${sp.roleName}`],
+          {},
+          /^INVALID_OPTION: the user name looks like a connection string/,
+        ],
+        [
+          ['--user', sp.roleName!],
+          { PGDATABASE: `postgresql://127.0.0.1:${impostor.port}/x?sslmode=disable` },
+          /^INVALID_OPTION: the database name looks like a connection string/,
+        ],
+      ]
+      for (const [flags, env, refusal] of routes) {
+        const attempt = await runCli(
+          [
+            'exec',
+            ...servicePrincipalFlags(emu, sp),
+            '--host',
+            'localhost',
+            '--port',
+            String(emu.pg.port),
+            ...flags,
+            '--',
+            'pgbench',
+            '-n',
+            '-t',
+            '1',
+            '-f',
+            join(dir, 'one.sql'),
+          ],
+          { AZURE_CLIENT_SECRET: sp.secret, PGSERVICEFILE: join(dir, 'pg_service.conf'), ...env },
+        )
+        expect(impostor.received().toString('latin1'), flags.join(' ')).not.toMatch(jwt)
+        expect(attempt.stderr).toMatch(refusal)
+        expect(attempt.code).toBe(2)
+      }
     } finally {
       await impostor.close()
       rmSync(dir, { recursive: true, force: true })

@@ -8,6 +8,7 @@ import { PgEntraError } from '../../errors/pg-entra-error.js'
 import { resolveEntraSsl } from '../../tls/pg-ssl.js'
 import { credentialHelp, credentialOptions, entraOptionsFrom, parseCommandArgs } from '../args.js'
 import type { Command } from '../command.js'
+import { isConninfo } from '../libpq-conninfo.js'
 import { libpqHasRootCertificate, writeNodeRootCertificates } from '../root-certificates.js'
 
 const help = `Usage: pg-entra exec [options] -- <command> [arguments]
@@ -123,7 +124,7 @@ export const execCommand: Command = {
         hint: 'e.g. --url-env DATABASE_URL',
       })
     }
-    if (env.PGSERVICE) {
+    if (env.PGSERVICE !== undefined) {
       // libpq takes a service file's settings over the environment: its host and sslmode would win over ours.
       throw new PgEntraError(
         'INVALID_OPTION',
@@ -134,6 +135,7 @@ export const execCommand: Command = {
       )
     }
     const fields = connectionFrom(values, env)
+    refuseConnectionStringAsName(fields)
     resolveEntraSsl(undefined, fields, false) // refuses a weak sslmode or a Unix socket before any token is fetched
     const auth = entraAuth(entraOptionsFrom(values))
     let token: string
@@ -164,6 +166,28 @@ export const execCommand: Command = {
       roots?.remove()
     }
   },
+}
+
+/**
+ * pgbench, vacuumdb and other libpq tools read PGDATABASE (or PGUSER, when it is unset) as a connection string when it
+ * looks like one, and its settings win over the PG* variables exec sets: a database or user name with `=` in it, or a
+ * postgresql:// URI, could send the token elsewhere, or in clear.
+ */
+function refuseConnectionStringAsName(fields: ConnectionFields): void {
+  for (const [what, value] of [
+    ['database', fields.database],
+    ['user', fields.user],
+  ] as const) {
+    if (value !== undefined && isConninfo(value)) {
+      throw new PgEntraError(
+        'INVALID_OPTION',
+        `the ${what} name looks like a connection string, which libpq tools such as pgbench read as connection settings over the ones pg-entra exec sets`,
+        {
+          hint: `give the server with --host/--port or --url, and the ${what} by its name alone (--${what}, ${what === 'user' ? 'PGUSER' : 'PGDATABASE'})`,
+        },
+      )
+    }
+  }
 }
 
 function runChild(command: string, args: string[], env: Record<string, string | undefined>): Promise<number> {
