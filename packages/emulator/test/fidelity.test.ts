@@ -359,6 +359,33 @@ describe('roles and mappings', () => {
     } finally {
       await entraAdmin.end()
     }
+    // Nor another Entra admin's role, mapped or unmapped: PostgreSQL's ADMIN-option rule for SECURITY LABEL ON ROLE.
+    const other = client('fid-admin', await em.token('fid-admin'))
+    await other.connect()
+    try {
+      await admin(
+        `select * from pgaadauth_create_principal_with_oid('fid-admin-2', '${randomUUID()}', 'service', true, false)`,
+      )
+      for (const label of [`'aadauth,oid=${sp.objectId},type=service,admin'`, 'NULL']) {
+        const refused = await other.query(`SECURITY LABEL FOR "pgaadauth" ON ROLE "fid-admin-2" IS ${label}`).then(
+          () => undefined,
+          (e: { code?: string; message: string; detail?: string }) => e,
+        )
+        expect(refused, label).toMatchObject({
+          code: '42501',
+          message: 'permission denied',
+          detail: 'The current user must have the ADMIN option on role "fid-admin-2".',
+        })
+      }
+      // a role it created itself, it may label
+      await other.query('create role "fid-own-role" login')
+      await other.query(
+        `SECURITY LABEL FOR "pgaadauth" ON ROLE "fid-own-role" IS 'aadauth,oid=${sp.objectId},type=service'`,
+      )
+      expect(await currentUser('fid-own-role', await em.token('fid-sp'))).toBe('fid-own-role')
+    } finally {
+      await other.end()
+    }
     // A mapping row put there by the superuser itself: the front still refuses a token for a superuser role.
     await admin(
       `security label for pgaadauth on role "${em.pg.adminUser}" is 'aadauth,oid=${sp.objectId},type=service'`,
@@ -397,13 +424,19 @@ describe('roles and mappings', () => {
       await c.query("set azure.extensions = 'pgcrypto,uuid-ossp'")
       expect(await failure(c, 'create extension if not exists "uuid-ossp"')).toMatchObject(notAllowed)
       await c.query(`create database ${database}`)
+      await c.query(`create database ${database}_t0 template template0`)
     })
     await asAdmin(database, async (c) => {
       expect(await failure(c, 'create extension "uuid-ossp"')).toMatchObject(notAllowed)
       await c.query('create extension pgcrypto')
       expect((await c.query('select length(gen_random_bytes(4)) as n')).rows[0].n).toBe(4)
     })
+    // made from template0, which has no check: the front installs it before the first session there
+    await asAdmin(`${database}_t0`, async (c) => {
+      expect(await failure(c, 'create extension "uuid-ossp"')).toMatchObject(notAllowed)
+    })
     await admin(`drop database ${database} with (force)`)
+    await admin(`drop database ${database}_t0 with (force)`)
   })
 
   it('a group member logs in as the group role with its own token', async () => {

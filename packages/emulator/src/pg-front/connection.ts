@@ -214,6 +214,7 @@ export class ConnectionHandler {
       this.emit({ type: 'rejected', time: this.now(), ...base, tokenId: outcome.token?.tokenId, code, reason })
       return fatal(code, text)
     }
+    await this.upstream.ensureExtensionCheck(database)
     if (this.opts.sessionSocket && !(await this.databaseExists(database))) {
       // PostgreSQL's own answer; PgBouncer 1.18 would keep the client waiting on a server login that cannot succeed
       const text = `database "${database}" does not exist`

@@ -65,12 +65,6 @@ create or replace function pgaadauth._set_mapping(target oid, object_id text, ob
   is_admin boolean, is_mfa boolean) returns void
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
 begin
-  -- As PostgreSQL's own check for SECURITY LABEL ON ROLE: only a superuser labels a superuser.
-  if (select rolsuper from pg_roles where oid = target)
-     and not (select rolsuper from pg_roles where rolname = session_user) then
-    raise exception 'permission denied' using errcode = '42501',
-      detail = 'The current user must have the SUPERUSER attribute.';
-  end if;
   if object_id is null or length(object_id) = 0 then
     raise exception 'Object id must not be empty' using errcode = '22023';
   end if;
@@ -181,6 +175,19 @@ begin
   select oid into target from pg_roles where rolname = role_name;
   if target is null then
     raise exception 'role "%" does not exist', role_name using errcode = '42704';
+  end if;
+  -- As PostgreSQL's own check for SECURITY LABEL ON ROLE (16+): only a superuser labels a superuser; any other role
+  -- takes the ADMIN option on it, which an Entra admin holds on the roles it created and on non-admin Entra roles,
+  -- not on another admin's.
+  if (select rolsuper from pg_roles where oid = target)
+     and not (select rolsuper from pg_roles where rolname = session_user) then
+    raise exception 'permission denied' using errcode = '42501',
+      detail = 'The current user must have the SUPERUSER attribute.';
+  end if;
+  if not (select rolsuper from pg_roles where rolname = session_user)
+     and not pg_has_role(session_user, target, 'USAGE WITH ADMIN OPTION') then
+    raise exception 'permission denied' using errcode = '42501',
+      detail = format('The current user must have the ADMIN option on role "%s".', role_name);
   end if;
   if label is null then
     delete from pgaadauth.role_principals where role_oid = target;

@@ -38,6 +38,11 @@ export interface UpstreamHandle {
    * database that takes connections, template1 included.
    */
   setExtensionAllowList(names: readonly string[]): Promise<void>
+  /**
+   * Installs the CREATE EXTENSION check into `database` if it lacks it (one made from template0 after the start, say);
+   * the front calls it before each session once the allow-list is set. Errors are the session's to report.
+   */
+  ensureExtensionCheck(database: string): Promise<void>
   /** pg_authid.rolpassword (SCRAM-SHA-256 or md5 verifier); undefined if the role is unknown, has none or expired. */
   passwordVerifier(role: string): Promise<string | undefined>
   stop(): Promise<void>
@@ -81,6 +86,16 @@ export async function startUpstream(opts: StartUpstreamOptions): Promise<Upstrea
   }
 
   let stopped: Promise<void> | undefined
+  // The databases that have the CREATE EXTENSION check; undefined until an allow-list is set.
+  let extensionCheck: Set<string> | undefined
+  const installExtensionCheck = async (database: string) => {
+    const each = createAdminPool({ socketDir: server.socketDir, port: server.port, user: server.adminUser, database })
+    try {
+      await each.query(EXTENSION_CHECK_SQL)
+    } finally {
+      await each.end()
+    }
+  }
   return {
     socketDir: server.socketDir,
     port: server.port,
@@ -103,21 +118,15 @@ export async function startUpstream(opts: StartUpstreamOptions): Promise<Upstrea
       const { rows } = await pool.query<{ datname: string }>(
         'select datname from pg_catalog.pg_database where datallowconn order by datname',
       )
-      for (const { datname } of rows) {
-        const each = createAdminPool({
-          socketDir: server.socketDir,
-          port: server.port,
-          user: server.adminUser,
-          database: datname,
-        })
-        try {
-          await each.query(EXTENSION_CHECK_SQL)
-        } finally {
-          await each.end()
-        }
-      }
+      for (const { datname } of rows) await installExtensionCheck(datname)
       await pool.query(allowListStatement(names))
       await pool.query('select pg_catalog.pg_reload_conf()')
+      extensionCheck = new Set(rows.map((row) => row.datname))
+    },
+    async ensureExtensionCheck(database) {
+      if (!extensionCheck || extensionCheck.has(database)) return
+      await installExtensionCheck(database).catch(() => {}) // a database that does not exist: PostgreSQL says so
+      extensionCheck.add(database)
     },
     async setTenant(tenantId) {
       await pool.query(
