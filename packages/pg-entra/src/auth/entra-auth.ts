@@ -25,6 +25,13 @@ import { abandonLogin, assertPgCallerVerified, pgCallerOf, watchForRefusal } fro
 import { createTokenSource } from '../token/token-source.js'
 import type { EntraAuth, EntraAuthEvent, EntraAuthLogger, EntraAuthOptions, TokenIdentity } from './types.js'
 
+/** How a user-assigned managed identity's id is named to the user. */
+const userAssignedIdNames: Record<string, string> = {
+  clientId: 'client id',
+  resourceId: 'resource id',
+  objectId: 'object id',
+}
+
 const BRAND = Symbol.for('pg-entra.auth')
 const inspectSymbol = Symbol.for('nodejs.util.inspect.custom')
 const DEFAULT_REFRESH_BEFORE_MINUTES = 5
@@ -73,14 +80,8 @@ export function createEntraAuth(
   const clientId = 'clientId' in plan ? plan.clientId : undefined
   const description = describePlan(plan)
   const managedIdentityAt = plan.kind === 'managedIdentity' && !managedIdentityEndpointIn(env) ? 'imds' : undefined
-  const asked = plan.kind === 'managedIdentity' ? plan.userAssigned : undefined
-  const managedIdentityAsked = !asked
-    ? undefined
-    : 'clientId' in asked
-      ? `client id ${asked.clientId}`
-      : 'resourceId' in asked
-        ? `resource id ${asked.resourceId}`
-        : `object id ${asked.objectId}`
+  const [asked] = plan.kind === 'managedIdentity' && plan.userAssigned ? Object.entries(plan.userAssigned) : []
+  const managedIdentityAsked = asked && `${userAssignedIdNames[asked[0]] ?? asked[0]} ${asked[1]}`
   const listeners = new Set<(event: EntraAuthEvent) => void>()
   const logger = options.logger
 

@@ -1,5 +1,6 @@
 import { isPgEntraError, PgEntraError, type PgEntraErrorOptions } from '../errors/pg-entra-error.js'
 import { redact, redactedCopy, type Secret } from '../errors/redact.js'
+import { isLoopbackHost } from '../shared/loopback.js'
 
 /** What an AADSTS code means and what to do about it. */
 const aadstsMeanings: Record<string, { meaning: string; hint: string }> = {
@@ -257,7 +258,7 @@ export function classifyCredentialError(error: unknown, context: ClassifyContext
       },
     )
   }
-  const unknownIdentity = /(?:Description: )?(No managed identity found[^\n]*|Identity not found[^\n]*)/i.exec(text)
+  const unknownIdentity = /(No managed identity found[^\n]*|Identity not found[^\n]*)/i.exec(text)
   if (unknownIdentity && errorNames.includes('CredentialUnavailableError')) {
     return new PgEntraError(
       'CREDENTIAL_UNAVAILABLE',
@@ -331,12 +332,11 @@ function noCredential(what: string, cause: unknown, details: PgEntraErrorOptions
   })
 }
 
-/** Whether `url` names this machine (127.0.0.0/8, ::1, localhost): an authority there is an emulator or a test. */
+/** Whether `url` names this machine: an authority there is an emulator or a test. */
 function isLoopbackUrl(url: string | undefined): boolean {
   if (!url) return false
   try {
-    const host = new URL(url).hostname.replace(/^\[|\]$/g, '')
-    return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+    return isLoopbackHost(new URL(url).hostname.replace(/^\[|\]$/g, ''))
   } catch {
     return false
   }

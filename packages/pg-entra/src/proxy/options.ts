@@ -1,8 +1,8 @@
-import { BlockList, isIP } from 'node:net'
 import type { EntraAuth, EntraAuthOptions } from '../auth/types.js'
 import type { ConnectionFields } from '../config/connection-fields.js'
 import { parseConnectionString } from '../config/connection-string.js'
 import { PgEntraError } from '../errors/pg-entra-error.js'
+import { isLoopbackHost } from '../shared/loopback.js'
 
 /** The server the proxy logs in to. */
 export interface ProxyServerOptions {
@@ -65,19 +65,6 @@ export interface ProxyOptions {
   connectTimeoutMs?: number
   /** Called once per client connection with its outcome (the CLI's --log-connections prints these). */
   onConnection?: (event: ProxyConnectionEvent) => void
-}
-
-const loopback = new BlockList()
-loopback.addSubnet('127.0.0.0', 8, 'ipv4')
-loopback.addAddress('::1', 'ipv6')
-
-/** True for localhost, 127.0.0.0/8 and ::1. */
-export function isLoopbackHost(host: string): boolean {
-  if (host === 'localhost') return true
-  const family = isIP(host)
-  if (family === 4) return loopback.check(host, 'ipv4')
-  if (family === 6) return loopback.check(host, 'ipv6') || /^::ffff:127\./i.test(host)
-  return false
 }
 
 export function checkListenHost(host: string, allowNonLoopback: boolean): void {

@@ -34,12 +34,16 @@ export class ProtocolViolation extends Error {
 
 /** An ErrorResponse with severity, SQLSTATE and message (and a hint when given). */
 export function errorResponse(severity: 'FATAL' | 'ERROR', code: string, message: string, hint?: string): Buffer {
-  const text = `S${severity}\0V${severity}\0C${code}\0M${message}\0${hint ? `H${hint}\0` : ''}\0`
-  const fields = Buffer.from(text, 'utf8')
+  const fields = `S${severity}\0V${severity}\0C${code}\0M${message}\0${hint ? `H${hint}\0` : ''}`
+  return errorFrame(Buffer.from(fields, 'utf8'))
+}
+
+/** An ErrorResponse of these fields (each a type byte and a NUL-terminated value), its terminator added. */
+function errorFrame(fields: Buffer): Buffer {
   const head = Buffer.alloc(5)
   head[0] = ERROR_RESPONSE
-  head.writeUInt32BE(4 + fields.length, 1)
-  return Buffer.concat([head, fields])
+  head.writeUInt32BE(4 + fields.length + 1, 1)
+  return Buffer.concat([head, fields, Buffer.from([0])])
 }
 
 /** The same ErrorResponse with a hint added, when it has none: the server's own fields are kept as they came. */
@@ -52,11 +56,7 @@ export function withHint(message: Buffer, hint: string): Buffer {
       .some((field) => field.startsWith('H'))
   )
     return message
-  const added = Buffer.from(`H${hint}\0`, 'utf8')
-  const head = Buffer.alloc(5)
-  head[0] = ERROR_RESPONSE
-  head.writeUInt32BE(4 + fields.length + added.length + 1, 1)
-  return Buffer.concat([head, fields, added, Buffer.from([0])])
+  return errorFrame(Buffer.concat([fields, Buffer.from(`H${hint}\0`, 'utf8')]))
 }
 
 /** The SQLSTATE and message of an ErrorResponse, for the connection log. */

@@ -368,51 +368,36 @@ describe('pg-entra exec', () => {
     expect(withPassword.stderr).toMatch(/^INVALID_OPTION: --url carries a password/)
   })
 
-  it('refuses PGSERVICE, whose service file libpq would take over the PG* variables it sets', async () => {
+  it('refuses what libpq would take over the PG* variables it sets: PGSERVICE, names that are connection strings', async () => {
     const { emu, sp } = await principalFor('exec-service')
     const impostor = await startImpostor('decline-tls')
     const dir = mkdtempSync(join(tmpdir(), 'pg-entra-exec-'))
     try {
-      writeFileSync(join(dir, 'pg_service.conf'), `[plain]\nhost=127.0.0.1\nport=${impostor.port}\nsslmode=disable\n`)
-      const run = await runCli(
-        [
-          'exec',
-          ...servicePrincipalFlags(emu, sp),
-          '--host',
-          'localhost',
-          '--port',
-          String(emu.pg.port),
-          '--user',
-          sp.roleName!,
-          '--',
-          'psql',
-          '-c',
-          'select 1',
-        ],
-        { AZURE_CLIENT_SECRET: sp.secret, PGSERVICE: 'plain', PGSERVICEFILE: join(dir, 'pg_service.conf') },
-      )
-      expect(impostor.received().toString('latin1')).not.toMatch(jwt)
-      expect(run.stderr).toMatch(/^INVALID_OPTION: PGSERVICE is set: .*\nhint: unset it for this command/s)
-      expect(run.code).toBe(2)
-      // An empty PGSERVICE still names a service to libpq (a "[]" section), and pgbench reads a database or user
-      // name that looks like a connection string as one: each of these reaches the impostor without the refusals.
-      writeFileSync(join(dir, 'pg_service.conf'), `[]\nhost=127.0.0.1\nport=${impostor.port}\nsslmode=disable\n`)
-      writeFileSync(join(dir, 'one.sql'), 'select 1;\n')
+      // Each of these reaches the impostor without exec's refusals: a service file wins over the environment (an empty
+      // PGSERVICE still names its "[]" section), and pgbench reads a database or user name that looks like a
+      // connection string as one.
       const plain = `host=127.0.0.1 port=${impostor.port} sslmode=disable`
+      writeFileSync(
+        join(dir, 'pg_service.conf'),
+        `[plain]\n${plain.replaceAll(' ', '\n')}\n[]\n${plain.replaceAll(' ', '\n')}\n`,
+      )
+      writeFileSync(join(dir, 'one.sql'), 'select 1;\n')
+      const role = sp.roleName!
       const routes: [string[], Record<string, string>, RegExp][] = [
-        [['--user', sp.roleName!], { PGSERVICE: '' }, /^INVALID_OPTION: PGSERVICE is set/],
         [
-          ['--user', sp.roleName!, '--database', plain],
+          ['--user', role],
+          { PGSERVICE: 'plain' },
+          /^INVALID_OPTION: PGSERVICE is set: .*\nhint: unset it for this command/s,
+        ],
+        [['--user', role], { PGSERVICE: '' }, /^INVALID_OPTION: PGSERVICE is set/],
+        [
+          ['--user', role, '--database', plain],
           {},
           /^INVALID_OPTION: the database name looks like a connection string/,
         ],
+        [['--user', `${plain} user=${role}`], {}, /^INVALID_OPTION: the user name looks like a connection string/],
         [
-          ['--user', `${plain} user=${sp.roleName}`],
-          {},
-          /^INVALID_OPTION: the user name looks like a connection string/,
-        ],
-        [
-          ['--user', sp.roleName!],
+          ['--user', role],
           { PGDATABASE: `postgresql://127.0.0.1:${impostor.port}/x?sslmode=disable` },
           /^INVALID_OPTION: the database name looks like a connection string/,
         ],

@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest'
 import { connectionFrom, tokenUrl } from '../../src/cli/commands/exec.js'
 import { connectionLine, serverFrom } from '../../src/cli/commands/proxy.js'
-import { isLoopbackHost } from '../../src/proxy/options.js'
 import { parseStartupParameters, startupMessage } from '../../src/proxy/wire.js'
+import { isLoopbackHost } from '../../src/shared/loopback.js'
 
 describe('isLoopbackHost', () => {
   it.each(['127.0.0.1', '127.1.2.3', '::1', 'localhost', '::ffff:127.0.0.1'])('%s is loopback', (host) => {

@@ -89,7 +89,7 @@ export const checkCommand: Command = {
       return 0
     }
     const seconds = values.timeout === undefined ? 10 : Number(values.timeout)
-    if (!Number.isFinite(seconds) || seconds <= 0 || values.timeout?.trim() === '') {
+    if (!Number.isFinite(seconds) || seconds <= 0) {
       // an argument error, as for every command: exit 2, not a failed step
       throw new PgEntraError('INVALID_OPTION', '--timeout must be a number of seconds above 0', {
         hint: 'e.g. --timeout 10',

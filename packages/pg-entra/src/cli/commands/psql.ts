@@ -205,13 +205,12 @@ function splitOnce(text: string, separator: string): [string, string?] {
 }
 
 /** Where psql takes its connection from: the last -d/--dbname, else the first positional (the second is the user). */
-function connectionSlot(args: string[]): Slot | undefined {
-  const { dbnames, positionals } = scanArguments(args)
+function connectionSlot({ dbnames, positionals }: ReturnType<typeof scanArguments>): Slot | undefined {
   return dbnames.at(-1) ?? positionals[0]
 }
 
 function connectionStrings(args: string[]): string[] {
-  const slot = connectionSlot(args)
+  const slot = connectionSlot(scanArguments(args))
   return slot && isConninfo(slot.value) ? [slot.value] : []
 }
 
@@ -250,13 +249,11 @@ function refuseWeakSslMode(args: string[], output: { warn(message: string): void
  * percent-encoded, ssl=true), the token goes to a server whose certificate verifies for the host.
  */
 export function pinVerifyFull(args: string[]): string[] {
-  const slot = connectionSlot(args)
+  const scan = scanArguments(args)
+  const slot = connectionSlot(scan)
   // psql -l with no database connects to "postgres"; with one given (ours), to that one
   if (!slot)
-    return [
-      scanArguments(args).list ? '--dbname=dbname=postgres sslmode=verify-full' : '--dbname=sslmode=verify-full',
-      ...args,
-    ]
+    return [scan.list ? '--dbname=dbname=postgres sslmode=verify-full' : '--dbname=sslmode=verify-full', ...args]
   const pinned = isConninfo(slot.value)
     ? withVerifyFull(slot.value)
     : formatKeywordValue([
