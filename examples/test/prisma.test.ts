@@ -47,11 +47,12 @@ describe('examples/prisma (Prisma 7 with @prisma/adapter-pg)', () => {
     expect(result.exitCode, result.stderr + result.stdout).toBe(0)
     expect(result.summary).toEqual({
       user: role,
-      tls: true,
       certificateVerified: true,
       sslmode: 'require',
+      sslaccept: null,
       sslcert: emulator.caPath,
     })
+    expect(result.stderr).not.toContain('Warning')
     const counters = await emulator.counters()
     const issued = counters.tokenRequests.byPrincipal[name]?.issued.map((token) => token.tokenId) ?? []
     expect(issued).toHaveLength(1)
