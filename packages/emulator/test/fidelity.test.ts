@@ -1,7 +1,10 @@
 // One test per row of the README's fidelity table: what Azure Database for PostgreSQL and Entra ID do, checked
 // against the emulator end to end (its Entra ID, its front, the real PostgreSQL behind it, pg and TLS).
 import { createHash, randomUUID, X509Certificate } from 'node:crypto'
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Emulator, type Principal, startEmulator } from '../src/index.js'
@@ -437,6 +440,62 @@ describe('roles and mappings', () => {
     })
     await admin(`drop database ${database} with (force)`)
     await admin(`drop database ${database}_t0 with (force)`)
+  })
+
+  it('CREATE EXTENSION ... CASCADE is refused when an extension it would add is not allow-listed', async () => {
+    // two SQL-only trusted extensions, fid_top requiring fid_base, found through PostgreSQL 18's extension_control_path
+    // (the bundled contrib pair earthdistance/cube is not trusted, so only a superuser could create it at all)
+    const dir = await mkdtemp(join(tmpdir(), 'fid-ext-'))
+    const control = (requires: string) =>
+      `default_version = '1.0'\ntrusted = true\nrelocatable = true\n${requires ? `requires = '${requires}'\n` : ''}`
+    for (const where of [dir, join(dir, 'extension')]) {
+      await mkdir(where, { recursive: true })
+      await writeFile(join(where, 'fid_base.control'), control(''))
+      await writeFile(
+        join(where, 'fid_base--1.0.sql'),
+        "create function fid_base_one() returns int language sql as 'select 1';",
+      )
+      await writeFile(join(where, 'fid_top.control'), control('fid_base'))
+      await writeFile(
+        join(where, 'fid_top--1.0.sql'),
+        "create function fid_top_two() returns int language sql as 'select 2';",
+      )
+      await chmod(where, 0o755)
+    }
+    const setAllowList = async (value: string) => {
+      await admin(`alter system set azure.extensions = '${value}'`)
+      await admin('select pg_reload_conf()')
+    }
+    await admin(`alter system set extension_control_path = '$system:${dir}'`)
+    const database = `fid_cascade_${randomUUID().slice(0, 8)}`
+    const creator = client('fid-admin', await em.token('fid-admin'))
+    await creator.connect()
+    await creator.query(`create database ${database}`).finally(() => creator.end())
+    const c = client('fid-admin', await em.token('fid-admin'), { database })
+    await c.connect()
+    const extensions = async () => (await c.query('select extname from pg_extension order by extname')).rows
+    try {
+      await setAllowList('pgcrypto,fid_top')
+      const refused = await c.query('create extension fid_top cascade').then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(refused).toMatchObject({
+        code: '0A000',
+        message: 'extension "fid_base" is not allow-listed for "azure_pg_admin" users in Azure Database for PostgreSQL',
+      })
+      expect(await extensions()).toEqual([{ extname: 'plpgsql' }])
+      await setAllowList('pgcrypto,fid_top,fid_base')
+      await c.query('create extension fid_top cascade')
+      expect(await extensions()).toEqual([{ extname: 'fid_base' }, { extname: 'fid_top' }, { extname: 'plpgsql' }])
+    } finally {
+      await c.end()
+      await setAllowList('pgcrypto')
+      await admin('alter system reset extension_control_path')
+      await admin('select pg_reload_conf()')
+      await admin(`drop database ${database} with (force)`)
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   it('a group member logs in as the group role with its own token', async () => {
