@@ -466,11 +466,12 @@ describe('roles and mappings', () => {
       await admin(`alter system set azure.extensions = '${value}'`)
       await admin('select pg_reload_conf()')
     }
-    await admin(`alter system set extension_control_path = '$system:${dir}'`)
     const database = `fid_cascade_${randomUUID().slice(0, 8)}`
     const creator = client('fid-admin', await em.token('fid-admin'))
     await creator.connect()
     await creator.query(`create database ${database}`).finally(() => creator.end())
+    // set on the database, read at connection start: a reload reaches other backends only later
+    await admin(`alter database ${database} set extension_control_path = '$system:${dir}'`)
     const c = client('fid-admin', await em.token('fid-admin'), { database })
     await c.connect()
     const extensions = async () => (await c.query('select extname from pg_extension order by extname')).rows
@@ -491,8 +492,6 @@ describe('roles and mappings', () => {
     } finally {
       await c.end()
       await setAllowList('pgcrypto')
-      await admin('alter system reset extension_control_path')
-      await admin('select pg_reload_conf()')
       await admin(`drop database ${database} with (force)`)
       await rm(dir, { recursive: true, force: true })
     }
