@@ -84,6 +84,28 @@ async function admin<T = Record<string, unknown>>(sql: string, params: unknown[]
   }
 }
 
+/** The error a statement fails with, or undefined when it succeeds. */
+function queryError(
+  c: pg.Client,
+  sql: string,
+): Promise<{ code?: string; message: string; detail?: string } | undefined> {
+  return c.query(sql).then(
+    () => undefined,
+    (e: { code?: string; message: string; detail?: string }) => e,
+  )
+}
+
+/** Runs `run` on a session of the Entra admin principal fid-admin in `database`. */
+async function asEntraAdmin(database: string, run: (c: pg.Client) => Promise<void>): Promise<void> {
+  const c = client('fid-admin', await em.token('fid-admin'), { database })
+  await c.connect()
+  try {
+    await run(c)
+  } finally {
+    await c.end()
+  }
+}
+
 async function lastReason(role: string): Promise<string | undefined> {
   return (await em.counters()).pg.byRole[role]?.reasons.at(-1)
 }
@@ -346,14 +368,10 @@ describe('roles and mappings', () => {
     const entraAdmin = client('fid-admin', await em.token('fid-admin'))
     await entraAdmin.connect()
     try {
-      const error = await entraAdmin
-        .query(
-          `SECURITY LABEL FOR "pgaadauth" ON ROLE "${em.pg.adminUser}" IS 'aadauth,oid=${sp.objectId},type=service'`,
-        )
-        .then(
-          () => undefined,
-          (e: { code?: string; message: string; detail?: string }) => e,
-        )
+      const error = await queryError(
+        entraAdmin,
+        `SECURITY LABEL FOR "pgaadauth" ON ROLE "${em.pg.adminUser}" IS 'aadauth,oid=${sp.objectId},type=service'`,
+      )
       expect(error).toMatchObject({
         code: '42501',
         message: 'permission denied',
@@ -370,10 +388,7 @@ describe('roles and mappings', () => {
         `select * from pgaadauth_create_principal_with_oid('fid-admin-2', '${randomUUID()}', 'service', true, false)`,
       )
       for (const label of [`'aadauth,oid=${sp.objectId},type=service,admin'`, 'NULL']) {
-        const refused = await other.query(`SECURITY LABEL FOR "pgaadauth" ON ROLE "fid-admin-2" IS ${label}`).then(
-          () => undefined,
-          (e: { code?: string; message: string; detail?: string }) => e,
-        )
+        const refused = await queryError(other, `SECURITY LABEL FOR "pgaadauth" ON ROLE "fid-admin-2" IS ${label}`)
         expect(refused, label).toMatchObject({
           code: '42501',
           message: 'permission denied',
@@ -406,37 +421,23 @@ describe('roles and mappings', () => {
       message: 'extension "uuid-ossp" is not allow-listed for "azure_pg_admin" users in Azure Database for PostgreSQL',
       hint: 'to see the full allow list of extensions, please run: "show azure.extensions;"',
     }
-    const asAdmin = async (database: string, run: (c: pg.Client) => Promise<void>) => {
-      const c = client('fid-admin', await em.token('fid-admin'), { database })
-      await c.connect()
-      try {
-        await run(c)
-      } finally {
-        await c.end()
-      }
-    }
-    const failure = (c: pg.Client, sql: string) =>
-      c.query(sql).then(
-        () => undefined,
-        (e: unknown) => e,
-      )
     const database = `fid_ext_${randomUUID().slice(0, 8)}`
-    await asAdmin(em.pg.database, async (c) => {
+    await asEntraAdmin(em.pg.database, async (c) => {
       expect((await c.query('show azure.extensions')).rows[0]['azure.extensions']).toBe('pgcrypto')
-      expect(await failure(c, 'create extension "uuid-ossp"')).toMatchObject(notAllowed)
+      expect(await queryError(c, 'create extension "uuid-ossp"')).toMatchObject(notAllowed)
       await c.query("set azure.extensions = 'pgcrypto,uuid-ossp'")
-      expect(await failure(c, 'create extension if not exists "uuid-ossp"')).toMatchObject(notAllowed)
+      expect(await queryError(c, 'create extension if not exists "uuid-ossp"')).toMatchObject(notAllowed)
       await c.query(`create database ${database}`)
       await c.query(`create database ${database}_t0 template template0`)
     })
-    await asAdmin(database, async (c) => {
-      expect(await failure(c, 'create extension "uuid-ossp"')).toMatchObject(notAllowed)
+    await asEntraAdmin(database, async (c) => {
+      expect(await queryError(c, 'create extension "uuid-ossp"')).toMatchObject(notAllowed)
       await c.query('create extension pgcrypto')
       expect((await c.query('select length(gen_random_bytes(4)) as n')).rows[0].n).toBe(4)
     })
     // made from template0, which has no check: the front installs it before the first session there
-    await asAdmin(`${database}_t0`, async (c) => {
-      expect(await failure(c, 'create extension "uuid-ossp"')).toMatchObject(notAllowed)
+    await asEntraAdmin(`${database}_t0`, async (c) => {
+      expect(await queryError(c, 'create extension "uuid-ossp"')).toMatchObject(notAllowed)
     })
     await admin(`drop database ${database} with (force)`)
     await admin(`drop database ${database}_t0 with (force)`)
@@ -448,28 +449,28 @@ describe('roles and mappings', () => {
     const dir = await mkdtemp(join(tmpdir(), 'fid-ext-'))
     const control = (requires: string) =>
       `default_version = '1.0'\ntrusted = true\nrelocatable = true\n${requires ? `requires = '${requires}'\n` : ''}`
-    for (const where of [dir, join(dir, 'extension')]) {
-      await mkdir(where, { recursive: true })
-      await writeFile(join(where, 'fid_base.control'), control(''))
-      await writeFile(
-        join(where, 'fid_base--1.0.sql'),
-        "create function fid_base_one() returns int language sql as 'select 1';",
-      )
-      await writeFile(join(where, 'fid_top.control'), control('fid_base'))
-      await writeFile(
-        join(where, 'fid_top--1.0.sql'),
-        "create function fid_top_two() returns int language sql as 'select 2';",
-      )
-      await chmod(where, 0o755)
-    }
+    // PostgreSQL looks in <path>/extension, as it does under $system; the server runs as another OS user
+    const where = join(dir, 'extension')
+    await mkdir(where)
+    await chmod(dir, 0o755)
+    await writeFile(join(where, 'fid_base.control'), control(''))
+    await writeFile(
+      join(where, 'fid_base--1.0.sql'),
+      "create function fid_base_one() returns int language sql as 'select 1';",
+    )
+    await writeFile(join(where, 'fid_top.control'), control('fid_base'))
+    await writeFile(
+      join(where, 'fid_top--1.0.sql'),
+      "create function fid_top_two() returns int language sql as 'select 2';",
+    )
     const setAllowList = async (value: string) => {
       await admin(`alter system set azure.extensions = '${value}'`)
       await admin('select pg_reload_conf()')
     }
     const database = `fid_cascade_${randomUUID().slice(0, 8)}`
-    const creator = client('fid-admin', await em.token('fid-admin'))
-    await creator.connect()
-    await creator.query(`create database ${database}`).finally(() => creator.end())
+    await asEntraAdmin(em.pg.database, async (c) => {
+      await c.query(`create database ${database}`)
+    })
     // set on the database, read at connection start: a reload reaches other backends only later
     await admin(`alter database ${database} set extension_control_path = '$system:${dir}'`)
     const c = client('fid-admin', await em.token('fid-admin'), { database })
@@ -477,11 +478,7 @@ describe('roles and mappings', () => {
     const extensions = async () => (await c.query('select extname from pg_extension order by extname')).rows
     try {
       await setAllowList('pgcrypto,fid_top')
-      const refused = await c.query('create extension fid_top cascade').then(
-        () => undefined,
-        (e: unknown) => e,
-      )
-      expect(refused).toMatchObject({
+      expect(await queryError(c, 'create extension fid_top cascade')).toMatchObject({
         code: '0A000',
         message: 'extension "fid_base" is not allow-listed for "azure_pg_admin" users in Azure Database for PostgreSQL',
       })
